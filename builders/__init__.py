@@ -1,0 +1,1 @@
+"""One module per set: each exposes VERSION and build(ctx) and composes ffdata steps."""

@@ -1,0 +1,55 @@
+"""GSM8K train rendered in the Alpaca-style template: a small real SFT set.
+
+The answer keeps GSM8K's worked solution; calculator annotations (<<48/2=24>>) are removed and
+the final `#### N` line becomes "The answer is N."
+"""
+
+import re
+
+from ffdata.errors import FFDataError
+from ffdata.records import make_record
+
+VERSION = "1"
+_CALC = re.compile(r"<<[^>]*>>")
+_FINAL = re.compile(r"\n#### (.+)$")
+
+
+def clean_solution(answer: str) -> tuple[str, str]:
+    match = _FINAL.search(answer)
+    if not match:
+        raise ValueError("no '#### <answer>' line")
+    steps = _CALC.sub("", answer[: match.start()]).strip()
+    final = match.group(1).strip().replace(",", "")
+    return f"{steps}\nThe answer is {final}.", final
+
+
+def build(ctx) -> None:
+    limit = ctx.manifest.targets.get("rows")
+    kept = 0
+    for idx, row in ctx.progress(ctx.read_source("gsm8k_train"), "gsm8k_train"):
+        if limit is not None and kept >= limit:
+            ctx.drop("gsm8k_train", idx, "over_quota")
+            continue
+        for field in ("question", "answer"):
+            if not isinstance(row.get(field), str) or not row[field].strip():
+                raise FFDataError(f"gsm8k_train row {idx}: field {field!r} missing or empty")
+        try:
+            response, final = clean_solution(row["answer"])
+        except ValueError as e:
+            ctx.drop("gsm8k_train", idx, "malformed", str(e))
+            continue
+        rec = make_record(
+            set_name=ctx.set_name,
+            block="gsm8k",
+            source="gsm8k_train",
+            source_row=idx,
+            seed=ctx.seed,
+            instruction=row["question"].strip(),
+            response=response,
+            format="free",
+            category="math_word_problem",
+            meta={"final_answer": final},
+        )
+        if ctx.keep(rec):
+            ctx.emit("train", rec)
+            kept += 1

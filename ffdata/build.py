@@ -1,0 +1,249 @@
+"""Running a builder: fingerprint the recipe, give the builder a context, publish the set.
+
+The fingerprint is sha256 over the canonical resolved manifest, the input hashes and the
+builder's version; the set is stored under it, so building the same recipe twice is a no-op.
+"""
+
+import importlib
+import json
+import platform
+import shutil
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tqdm import tqdm
+
+import ffdata
+from ffdata.errors import FFDataError
+from ffdata.hashing import sha256_json
+from ffdata.manifest import Manifest, load_manifest, project_dir
+from ffdata.sets import BUILD_RECORD, LATEST, BuiltSet, SetWriter
+from ffdata.sources import input_hash, open_source
+from ffdata.storage import open_storage
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def find_manifest(name: str) -> Path:
+    for base in (Path.cwd(), PROJECT_DIR):
+        path = base / "manifests" / f"{name}.yaml"
+        if path.exists():
+            return path
+    raise FFDataError(f"no manifest for set {name!r}: looked for manifests/{name}.yaml")
+
+
+def load_builder(name: str):
+    try:
+        module = importlib.import_module(f"builders.{name}")
+    except ModuleNotFoundError as e:
+        if e.name != f"builders.{name}":
+            raise
+        available = sorted(
+            p.stem for p in (PROJECT_DIR / "builders").glob("*.py") if not p.stem.startswith("_")
+        )
+        raise FFDataError(f"unknown builder {name!r} (available: {available})") from None
+    for attr in ("VERSION", "build"):
+        if not hasattr(module, attr):
+            raise FFDataError(f"builder module builders.{name} has no {attr}")
+    return module
+
+
+def fingerprint(manifest: Manifest, inputs: dict[str, str], builder: str, version: str) -> str:
+    resolved = manifest.model_dump(mode="json", exclude={"output": {"root"}})
+    return sha256_json(
+        {"manifest": resolved, "inputs": inputs, "builder": builder, "builder_version": version}
+    )
+
+
+class BuildContext:
+    """What a builder sees: its manifest, its sources, decontamination and the output parts."""
+
+    def __init__(self, manifest: Manifest, base_dir: Path, writer: SetWriter, quiet: bool = False):
+        self.manifest = manifest
+        self.base_dir = base_dir
+        self.seed = manifest.seed
+        self.set_name = manifest.name
+        self.quiet = quiet
+        self._writer = writer
+        self._decontam = None
+        self.targets: dict = dict(manifest.targets)
+        self.dropped: list[dict] = []
+        self.rows_read: Counter = Counter()
+        self.kept_by_source: Counter = Counter()
+        self.dropped_by_source: Counter = Counter()
+        self.counts = {k: Counter() for k in ("by_part", "by_block", "by_source", "by_format")}
+        self.counts["by_block_category"] = Counter()
+        self.contaminated_reported: Counter = Counter()
+
+    # --- inputs -------------------------------------------------------------------------------
+    def read_source(self, name: str) -> Iterator[tuple[int, dict]]:
+        """Rows of a manifest source; every row read must end up emitted or dropped."""
+        spec = self.manifest.source(name)
+        _, rows = open_source(spec, self.base_dir)
+        for idx, row in rows:
+            self.rows_read[name] += 1
+            yield idx, row
+
+    def progress(self, items: Iterable, desc: str, total: int | None = None):
+        return tqdm(items, desc=desc, total=total, disable=self.quiet, file=sys.stderr, leave=False)
+
+    # --- decontamination ----------------------------------------------------------------------
+    @property
+    def decontaminator(self):
+        spec = self.manifest.decontamination
+        if self._decontam is None and spec.targets:
+            from ffdata.decontam import Decontaminator
+
+            self._decontam = Decontaminator.load(targets=spec.targets)
+        return self._decontam
+
+    def keep(self, record: dict) -> bool:
+        """Decontaminate a record: False (and a drop with its reason) if it matches an eval item."""
+        spec = self.manifest.decontamination
+        if not spec.targets:
+            return True
+        text = "\n".join(record[f] for f in spec.fields)
+        match = self.decontaminator.check(text)
+        if match is None:
+            return True
+        reason = f"contaminated:{match.evalset}"
+        if spec.action == "report":
+            self.contaminated_reported[reason] += 1
+            return True
+        self.drop(record["source"], record["source_row"], reason, f"{match.item_id}: {match.ngram}")
+        return False
+
+    # --- outputs ------------------------------------------------------------------------------
+    def emit(self, part: str, record: dict) -> None:
+        self._writer.add(part, record)
+        self.kept_by_source[record["source"]] += 1
+        self.counts["by_part"][part] += 1
+        self.counts["by_block"][record.get("block", "")] += 1
+        self.counts["by_source"][record["source"]] += 1
+        self.counts["by_format"][record.get("format", "")] += 1
+        self.counts["by_block_category"][f"{part}/{record.get('category', '')}"] += 1
+
+    def drop(self, source: str, source_row: int, reason: str, detail: str = "") -> None:
+        self.dropped.append(
+            {"source": source, "source_row": int(source_row), "reason": reason, "detail": detail}
+        )
+        self.dropped_by_source[source] += 1
+
+    def set_targets(self, targets: dict) -> None:
+        self.targets = targets
+
+    # --- accounting ---------------------------------------------------------------------------
+    def reconcile(self) -> dict:
+        for source, read in self.rows_read.items():
+            handled = self.kept_by_source[source] + self.dropped_by_source[source]
+            if handled < read:
+                raise FFDataError(
+                    f"builder left {read - handled} of {read} rows of source {source!r} "
+                    "neither kept nor dropped"
+                )
+        kept = sum(self.kept_by_source.values())
+        dropped = len(self.dropped)
+        sources = sorted(set(self.kept_by_source) | set(self.dropped_by_source))
+        return {
+            "input": kept + dropped,
+            "kept": kept,
+            "dropped": dropped,
+            "ok": True,
+            "rows_read": dict(sorted(self.rows_read.items())),
+            "by_source": {
+                s: {
+                    "input": self.kept_by_source[s] + self.dropped_by_source[s],
+                    "kept": self.kept_by_source[s],
+                    "dropped": self.dropped_by_source[s],
+                }
+                for s in sources
+            },
+        }
+
+
+def _versions() -> dict:
+    import duckdb
+    import pyarrow
+
+    return {
+        "ffdata": ffdata.__version__,
+        "python": platform.python_version(),
+        "pyarrow": pyarrow.__version__,
+        "duckdb": duckdb.__version__,
+    }
+
+
+def build_set(
+    name: str,
+    manifest_path: str | Path | None = None,
+    root: str | None = None,
+    force: bool = False,
+    quiet: bool = False,
+) -> tuple[BuiltSet, bool]:
+    """Build a set; returns (the set, whether it was built now rather than found)."""
+    t0 = time.perf_counter()
+    manifest_path = Path(manifest_path) if manifest_path else find_manifest(name)
+    manifest = load_manifest(manifest_path)
+    if manifest.name != name:
+        raise FFDataError(f"{manifest_path}: manifest is for set {manifest.name!r}, not {name!r}")
+    base_dir = project_dir(manifest_path)
+    builder_name = manifest.builder or manifest.name
+    builder = load_builder(builder_name)
+    inputs = {s.name: input_hash(s, base_dir) for s in manifest.sources}
+    fp = fingerprint(manifest, inputs, builder_name, builder.VERSION)
+
+    storage = open_storage(root or manifest.output.root)
+    layout = manifest.output.path.strip("/")
+    prefix = f"{layout}/{fp}"
+    if storage.exists(f"{prefix}/{BUILD_RECORD}") and not force:
+        record = json.loads(storage.read_bytes(f"{prefix}/{BUILD_RECORD}"))
+        storage.write_bytes(f"{layout}/{LATEST}", fp.encode())
+        return BuiltSet(storage, prefix, record), False
+
+    staging = storage.staging_dir(prefix)
+    shutil.rmtree(staging, ignore_errors=True)  # leftovers of a killed build
+    writer = SetWriter(staging, manifest.output.rows_per_shard)
+    ctx = BuildContext(manifest, base_dir, writer, quiet=quiet)
+    t_build = time.perf_counter()
+    builder.build(ctx)
+    reconciliation = ctx.reconcile()
+    shards = writer.close(ctx.dropped)
+    t_write = time.perf_counter()
+
+    by_reason = Counter(d["reason"] for d in ctx.dropped)
+    record = {
+        "set": manifest.name,
+        "version": manifest.version,
+        "fingerprint": fp,
+        "builder": builder_name,
+        "builder_version": builder.VERSION,
+        "manifest": manifest.model_dump(mode="json"),
+        "manifest_file": manifest_path.name,
+        "inputs": inputs,
+        "shards": shards,
+        "rows": sum(s["rows"] for s in shards),
+        "tokens": sum(s.get("tokens", 0) for s in shards) or None,
+        "counts": {k: dict(sorted(v.items())) for k, v in ctx.counts.items()},
+        "targets": ctx.targets,
+        "dropped": {
+            "total": len(ctx.dropped),
+            "by_reason": dict(sorted(by_reason.items())),
+            "by_source": dict(sorted(ctx.dropped_by_source.items())),
+        },
+        "contamination_reported": dict(sorted(ctx.contaminated_reported.items())),
+        "reconciliation": reconciliation,
+        "versions": _versions(),
+        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "timings_s": {
+            "prepare": round(t_build - t0, 3),
+            "build_and_write": round(t_write - t_build, 3),
+        },
+    }
+    (staging / BUILD_RECORD).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    storage.publish_dir(staging, prefix, BUILD_RECORD)
+    storage.write_bytes(f"{layout}/{LATEST}", fp.encode())
+    return BuiltSet(storage, prefix, record), True

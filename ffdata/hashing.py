@@ -1,0 +1,28 @@
+"""Hashes used for fingerprints, shard checks and stable record ids."""
+
+import hashlib
+import json
+from pathlib import Path
+
+_CHUNK = 1 << 20
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def canonical_json(obj) -> str:
+    """JSON with sorted keys and no whitespace: the same object always hashes the same."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def sha256_json(obj) -> str:
+    return sha256_bytes(canonical_json(obj).encode("utf-8"))

@@ -1,0 +1,131 @@
+"""Declarative set manifests: pydantic v2 models loaded from YAML with `yaml.safe_load`.
+
+Unknown keys are errors, and every validation error names the manifest file, the field path
+and what was expected.
+"""
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ffdata.errors import FFDataError
+
+LoaderKind = Literal["hf", "jsonl", "parquet", "csv", "table", "generator"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SourceSpec(Strict):
+    name: str
+    loader: LoaderKind
+    path: str | None = None  # local file, relative to the project folder
+    uri: str | None = None  # hub dataset id for loader "hf"
+    subset: str | None = None  # hub config name
+    split: str | None = None
+    revision: str | None = None  # pinned hub commit for loader "hf"
+    sha256: str | None = None  # pinned content hash for local files
+    count: int | None = Field(default=None, ge=0)
+    fraction: float | None = Field(default=None, ge=0, le=1)
+    weight: float | None = Field(default=None, ge=0)
+    adapter: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check_loader_fields(self):
+        if self.loader == "hf":
+            if not self.uri:
+                raise ValueError("loader 'hf' needs 'uri' (the hub dataset id)")
+            if not self.revision:
+                raise ValueError("loader 'hf' needs a pinned 'revision' (a hub commit)")
+        elif self.loader in ("jsonl", "parquet", "csv", "table"):
+            if not self.path:
+                raise ValueError(f"loader {self.loader!r} needs 'path'")
+            if not self.sha256:
+                raise ValueError(f"loader {self.loader!r} needs the file's 'sha256'")
+        return self
+
+
+class OutputSpec(Strict):
+    path: str  # layout path under the storage root, e.g. "repair" or "sft/shards_v2"
+    rows_per_shard: int = Field(default=50_000, gt=0)
+    root: str | None = None  # default storage root; the CLI's --root wins
+
+
+class DecontamSpec(Strict):
+    targets: list[str] = Field(
+        default_factory=lambda: ["mmlu", "arc", "gsm8k", "hellaswag", "truthfulqa"]
+    )
+    action: Literal["drop", "report"] = "drop"
+    fields: list[str] = Field(default_factory=lambda: ["instruction", "response"])
+
+
+class Manifest(Strict):
+    name: str
+    version: str
+    builder: str | None = None  # defaults to the set name
+    description: str = ""
+    seed: int = 0
+    sources: list[SourceSpec] = Field(default_factory=list)
+    targets: dict[str, Any] = Field(default_factory=dict)  # builder-specific quotas
+    options: dict[str, Any] = Field(default_factory=dict)  # builder-specific switches
+    output: OutputSpec
+    decontamination: DecontamSpec = Field(default_factory=DecontamSpec)
+
+    @model_validator(mode="after")
+    def _unique_sources(self):
+        names = [s.name for s in self.sources]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"source names must be unique; repeated: {dupes}")
+        return self
+
+    def source(self, name: str) -> SourceSpec:
+        for s in self.sources:
+            if s.name == name:
+                return s
+        raise FFDataError(f"manifest {self.name!r} has no source named {name!r}")
+
+
+def _describe(err: dict) -> str:
+    loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        return f"{loc}: unknown key"
+    if err["type"] == "missing":
+        return f"{loc}: required field is missing"
+    return f"{loc}: {err['msg']} (got {err.get('input')!r})"
+
+
+def parse_manifest(data: Any, origin: str) -> Manifest:
+    if not isinstance(data, dict):
+        raise FFDataError(f"{origin}: a manifest must be a YAML mapping, got {type(data).__name__}")
+    try:
+        return Manifest.model_validate(data)
+    except ValidationError as e:
+        problems = "; ".join(_describe(err) for err in e.errors())
+        raise FFDataError(f"{origin}: invalid manifest: {problems}") from None
+
+
+def load_manifest(path: str | Path) -> Manifest:
+    path = Path(path)
+    if not path.exists():
+        raise FFDataError(f"{path}: manifest not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise FFDataError(f"{path}: not valid UTF-8 at byte {e.start}") from None
+    except yaml.YAMLError as e:
+        raise FFDataError(f"{path}: YAML error: {str(e).splitlines()[0]}") from None
+    return parse_manifest(data, str(path))
+
+
+def project_dir(manifest_path: str | Path) -> Path:
+    """The folder local source paths are relative to: the parent of `manifests/`."""
+    path = Path(manifest_path).resolve()
+    for parent in path.parents:
+        if parent.name == "manifests":
+            return parent.parent
+    return path.parent

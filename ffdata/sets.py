@@ -1,0 +1,195 @@
+"""Built sets on storage: writing shards + build record, and finding, verifying, reading them.
+
+A set is `<root>/<layout>/<fingerprint>/` holding zstd Parquet shards, `_dropped.parquet` and
+`_build.json`. The build record is written last: a prefix without it is not a set.
+"""
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ffdata.errors import FFDataError
+from ffdata.hashing import sha256_bytes, sha256_file
+from ffdata.records import DROPPED_SCHEMA, RECORD_SCHEMA
+from ffdata.storage import LocalStorage, open_storage
+from ffdata.tokenizer import encode_batch
+
+BUILD_RECORD = "_build.json"
+DROPPED_FILE = "_dropped.parquet"
+LATEST = "latest"
+
+
+def write_parquet(rows: list[dict], schema: pa.Schema, path: Path) -> None:
+    table = pa.Table.from_pylist(rows, schema=schema)
+    # Fixed writer options so the same rows always give the same bytes.
+    pq.write_table(table, path, compression="zstd", compression_level=3, write_statistics=True)
+
+
+class SetWriter:
+    """Buffers records per part and writes `part-<part>-<n>.parquet` shards into a staging dir."""
+
+    def __init__(self, staging: Path, rows_per_shard: int, schema: pa.Schema = RECORD_SCHEMA):
+        self.staging = staging
+        self.rows_per_shard = rows_per_shard
+        self.schema = schema
+        self.buffers: dict[str, list[dict]] = {}
+        self.shard_counts: dict[str, int] = {}
+        self.shards: list[dict] = []
+        staging.mkdir(parents=True, exist_ok=True)
+
+    def add(self, part: str, record: dict) -> None:
+        buf = self.buffers.setdefault(part, [])
+        buf.append(record)
+        if len(buf) >= self.rows_per_shard:
+            self._flush(part)
+
+    def _flush(self, part: str) -> None:
+        rows = self.buffers.get(part) or []
+        if not rows:
+            return
+        n = self.shard_counts.get(part, 0)
+        name = f"part-{part}-{n:05d}.parquet"
+        path = self.staging / name
+        write_parquet(rows, self.schema, path)
+        shard = {
+            "path": name,
+            "part": part,
+            "rows": len(rows),
+            "bytes": path.stat().st_size,
+            "sha256": sha256_file(path),  # hashed from the written file, not the buffer
+        }
+        if "text" in self.schema.names:
+            shard["tokens"] = sum(map(len, encode_batch([r["text"] for r in rows], num_threads=2)))
+        self.shards.append(shard)
+        self.shard_counts[part] = n + 1
+        self.buffers[part] = []
+
+    def close(self, dropped: list[dict]) -> list[dict]:
+        for part in list(self.buffers):
+            self._flush(part)
+        write_parquet(dropped, DROPPED_SCHEMA, self.staging / DROPPED_FILE)
+        return self.shards
+
+
+@dataclass
+class BuiltSet:
+    storage: object
+    prefix: str  # "<layout>/<fingerprint>"
+    record: dict = field(repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.record["set"]
+
+    @property
+    def fingerprint(self) -> str:
+        return self.record["fingerprint"]
+
+    @property
+    def layout(self) -> str:
+        return self.prefix.rsplit("/", 1)[0]
+
+    @property
+    def uri(self) -> str:
+        return self.storage.describe(self.prefix)
+
+    def parts(self) -> list[str]:
+        return sorted({s["part"] for s in self.record["shards"]})
+
+    def shard_paths(self, part: str | None = None) -> list[Path]:
+        """Local paths of the shards (S3 objects are cached locally, checked by sha256)."""
+        out = []
+        for shard in self.record["shards"]:
+            if part is not None and shard["part"] != part:
+                continue
+            out.append(self._fetch_checked(shard["path"], shard["sha256"]))
+        return out
+
+    def dropped_path(self) -> Path | None:
+        key = f"{self.prefix}/{DROPPED_FILE}"
+        return self.storage.fetch(key) if self.storage.exists(key) else None
+
+    def _fetch_checked(self, name: str, sha: str) -> Path:
+        path = self.storage.fetch(f"{self.prefix}/{name}")
+        if not isinstance(self.storage, LocalStorage) and sha256_file(path) != sha:
+            path.unlink()  # a stale or damaged cache entry: fetch again
+            path = self.storage.fetch(f"{self.prefix}/{name}")
+        return path
+
+    def verify(self) -> list[dict]:
+        """Re-hash every shard against the build record; raise on the first mismatch."""
+        checked = []
+        for shard in self.record["shards"]:
+            key = f"{self.prefix}/{shard['path']}"
+            if not self.storage.exists(key):
+                raise FFDataError(
+                    f"{self.storage.describe(key)}: shard listed in {BUILD_RECORD} is missing"
+                )
+            if isinstance(self.storage, LocalStorage):
+                digest = sha256_file(self.storage.path(key))
+            else:
+                digest = sha256_bytes(self.storage.read_bytes(key))
+            if digest != shard["sha256"]:
+                raise FFDataError(
+                    f"{self.storage.describe(key)}: sha256 mismatch "
+                    f"(build record {shard['sha256'][:12]}…, file {digest[:12]}…)"
+                )
+            checked.append(shard)
+        return checked
+
+    def read_table(self, part: str | None = None) -> pa.Table:
+        paths = self.shard_paths(part)
+        if not paths:
+            raise FFDataError(f"set {self.name}: no shards for part {part!r}")
+        return pa.concat_tables(pq.read_table(p) for p in paths)
+
+
+def _is_set_record(key: str) -> bool:
+    parts = key.split("/")
+    return parts[-1] == BUILD_RECORD and "_staging" not in parts and len(parts) >= 3
+
+
+def list_sets(root=None) -> list[BuiltSet]:
+    storage = root if hasattr(root, "list") else open_storage(root)
+    sets = []
+    for key in storage.list(""):
+        if _is_set_record(key):
+            record = json.loads(storage.read_bytes(key))
+            sets.append(BuiltSet(storage, key.rsplit("/", 1)[0], record))
+    return sorted(sets, key=lambda s: (s.name, s.record.get("built_at", ""), s.fingerprint))
+
+
+def latest_fingerprint(storage, layout: str) -> str | None:
+    key = f"{layout}/{LATEST}"
+    return storage.read_bytes(key).decode().strip() if storage.exists(key) else None
+
+
+def open_set(root, ref: str) -> BuiltSet:
+    """`name` (its latest build), `name@<fingerprint prefix>`, or `<layout>/<fingerprint>`."""
+    storage = root if hasattr(root, "list") else open_storage(root)
+    name, _, fp = ref.partition("@")
+    candidates = list_sets(storage)
+    by_prefix = [s for s in candidates if s.prefix == ref.strip("/")]
+    if by_prefix:
+        return by_prefix[0]
+    named = [s for s in candidates if s.name == name]
+    if not named:
+        known = sorted({s.name for s in candidates})
+        raise FFDataError(
+            f"no built set {name!r} under {storage.uri} (built sets: {known or 'none'})"
+        )
+    if fp:
+        hits = [s for s in named if s.fingerprint.startswith(fp)]
+        if len(hits) != 1:
+            raise FFDataError(
+                f"{ref}: {len(hits)} builds of {name!r} match that fingerprint prefix"
+            )
+        return hits[0]
+    latest = latest_fingerprint(storage, named[0].layout)
+    for s in named:
+        if s.fingerprint == latest:
+            return s
+    return named[-1]
