@@ -27,7 +27,7 @@ class SourceSpec(Strict):
     subset: str | None = None  # hub config name
     split: str | None = None
     revision: str | None = None  # pinned hub commit for loader "hf"
-    sha256: str | None = None  # pinned content hash for local files
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")  # pins a local file
     count: int | None = Field(default=None, ge=0)
     fraction: float | None = Field(default=None, ge=0, le=1)
     weight: float | None = Field(default=None, ge=0)

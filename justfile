@@ -1,0 +1,24 @@
+# ffllm tasks. On a fresh machine run them through ./ff (it sets up .venv first).
+set positional-arguments
+
+export DS_ACCELERATOR := env_var_or_default("DS_ACCELERATOR", "cpu")
+export TORCH_EXTENSIONS_DIR := env_var_or_default("TORCH_EXTENSIONS_DIR", env_var("HOME") / ".cache/ffllm/torch_extensions")
+export HF_HUB_OFFLINE := env_var_or_default("HF_HUB_OFFLINE", "1")
+export HF_DATASETS_OFFLINE := env_var_or_default("HF_DATASETS_OFFLINE", "1")
+
+default:
+    @just --list
+
+# Build a set from manifests/NAME.yaml (e.g. just build repair_blocks)
+build name *args:
+    ffdata build "$@"
+
+# The whole test suite (what CI runs), then the linter
+test *args:
+    pytest -q "$@"
+    ruff check .
+
+# Lint and format check
+lint:
+    ruff check .
+    ruff format --check .

@@ -1,0 +1,179 @@
+"""Foundation behaviour: fingerprints, byte-identical rebuilds, atomic publication, verify, bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from ffdata.build import build_set
+from ffdata.errors import FFDataError
+from ffdata.sets import list_sets, open_set
+from tests.conftest import write_gsm8k_manifest
+
+FFDATA = str(Path(sys.executable).parent / "ffdata")
+
+
+def shard_hashes(built):
+    return [(s["path"], s["sha256"]) for s in built.record["shards"]]
+
+
+def test_build_twice_gives_identical_shards_and_new_seed_new_fingerprint(tmp_path):
+    m = write_gsm8k_manifest(tmp_path / "p", rows=250)
+    a, fresh_a = build_set("gsm8k_sft", m, str(tmp_path / "root1"), quiet=True)
+    b, fresh_b = build_set("gsm8k_sft", m, str(tmp_path / "root2"), quiet=True)
+    assert fresh_a and fresh_b
+    assert a.fingerprint == b.fingerprint
+    assert shard_hashes(a) == shard_hashes(b)
+    assert [s["path"] for s in a.record["shards"]] == [
+        "part-train-00000.parquet",
+        "part-train-00001.parquet",
+        "part-train-00002.parquet",
+    ]
+    again, fresh = build_set("gsm8k_sft", m, str(tmp_path / "root1"), quiet=True)
+    assert not fresh and again.fingerprint == a.fingerprint
+
+    m2 = write_gsm8k_manifest(tmp_path / "p2", seed=7, rows=250)
+    c, _ = build_set("gsm8k_sft", m2, str(tmp_path / "root1"), quiet=True)
+    assert c.fingerprint != a.fingerprint
+    assert len(list_sets(str(tmp_path / "root1"))) == 2
+
+
+def test_build_record_reconciles_and_counts(tmp_path):
+    m = write_gsm8k_manifest(tmp_path / "p", rows=120)
+    built, _ = build_set("gsm8k_sft", m, str(tmp_path / "root"), quiet=True)
+    rec = built.record
+    assert rec["rows"] == 120 == rec["counts"]["by_part"]["train"]
+    r = rec["reconciliation"]
+    assert r["input"] == r["kept"] + r["dropped"] == 7473
+    assert r["rows_read"] == {"gsm8k_train": 7473}
+    assert rec["dropped"]["by_reason"] == {"over_quota": 7353}
+    dropped = pq.read_table(built.dropped_path())
+    assert dropped.num_rows == 7353 and set(dropped["reason"].to_pylist()) == {"over_quota"}
+    table = built.read_table("train")
+    assert table.num_rows == 120
+    first = table.slice(0, 1).to_pylist()[0]
+    assert first["text"].startswith(
+        "### System:\nYou are FF-LLM, a helpful assistant.\n### Instruction:\n"
+    )
+    assert "\n### Response:\n" in first["text"] and "<<" not in first["response"]
+    assert rec["tokens"] > 120 * 50
+
+
+def test_verify_catches_one_flipped_byte(tmp_path):
+    root = tmp_path / "root"
+    m = write_gsm8k_manifest(tmp_path / "p", rows=150)
+    built, _ = build_set("gsm8k_sft", m, str(root), quiet=True)
+    ok = subprocess.run(
+        [FFDATA, "verify", "gsm8k_sft", "--root", str(root)], capture_output=True, text=True
+    )
+    assert ok.returncode == 0, ok.stderr
+    shard = built.storage.path(f"{built.prefix}/part-train-00001.parquet")
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    shard.write_bytes(bytes(data))
+    bad = subprocess.run(
+        [FFDATA, "verify", "gsm8k_sft", "--root", str(root)], capture_output=True, text=True
+    )
+    assert bad.returncode == 2
+    assert "part-train-00001.parquet: sha256 mismatch" in bad.stderr
+    with pytest.raises(FFDataError, match="sha256 mismatch"):
+        open_set(str(root), "gsm8k_sft").verify()
+
+
+def test_killed_build_leaves_no_visible_set_and_next_build_completes(tmp_path):
+    root = tmp_path / "root"
+    m = write_gsm8k_manifest(tmp_path / "p", rows=7473, rows_per_shard=20)
+    proc = subprocess.Popen(
+        [FFDATA, "build", "gsm8k_sft", "--manifest", str(m), "--root", str(root)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    staging = root / "sft" / "gsm8k" / "_staging"
+    deadline = time.time() + 60
+    while time.time() < deadline and not list(staging.glob("*/part-train-00003.parquet")):
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert list(staging.glob("*/part-*.parquet")), "the build was killed before writing a shard"
+    assert not list(root.rglob("_build.json"))
+    assert list_sets(str(root)) == []
+    listing = subprocess.run([FFDATA, "ls", "--root", str(root)], capture_output=True, text=True)
+    assert "gsm8k_sft" not in listing.stdout
+    built, fresh = build_set("gsm8k_sft", m, str(root), quiet=True)
+    assert fresh and built.record["rows"] > 7000
+    built.verify()
+    assert not list(staging.glob("*/*"))  # the staging leftovers were replaced and moved
+
+
+def cli_build(manifest, root):
+    return subprocess.run(
+        [FFDATA, "build", "gsm8k_sft", "--manifest", str(manifest), "--root", str(root)],
+        capture_output=True,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize(
+    "case, expect",
+    [
+        ("missing_file", "file not found"),
+        ("sha_mismatch", "sha256 mismatch"),
+        ("escapes_root", "escapes the project folder"),
+        ("malformed_line", "train.jsonl:3: malformed JSON"),
+        ("non_utf8", "train.jsonl:2: not valid UTF-8"),
+        ("unknown_builder", "unknown builder 'nosuch'"),
+    ],
+)
+def test_bad_input_is_one_clear_line_and_no_visible_set(tmp_path, case, expect):
+    project = tmp_path / "p"
+    kwargs = {}
+    if case == "missing_file":
+        kwargs["source_path"] = "data/sources/gsm8k/absent.jsonl"
+    elif case == "sha_mismatch":
+        kwargs["sha256"] = "ab" * 32
+    elif case == "escapes_root":
+        kwargs["source_path"] = "../outside.jsonl"
+        (tmp_path / "outside.jsonl").write_text("{}\n")
+    m = write_gsm8k_manifest(project, rows=10, **kwargs)
+    if case in ("malformed_line", "non_utf8"):
+        bad = project / "data/sources/gsm8k/train.jsonl"
+        good = '{"question": "q", "answer": "a\\n#### 1"}\n'
+        body = good + good + '{"question": oops}\n' if case == "malformed_line" else good
+        data = body.encode() + (b'{"question": "caf\xe9"}\n' if case == "non_utf8" else b"")
+        bad.write_bytes(data)
+        from ffdata.hashing import sha256_file
+
+        m = write_gsm8k_manifest(project, rows=10, sha256=sha256_file(bad))
+    if case == "unknown_builder":
+        m.write_text(m.read_text().replace('version: "1"', 'version: "1"\nbuilder: nosuch'))
+    out = cli_build(m, tmp_path / "root")
+    assert out.returncode == 2
+    errors = [line for line in out.stderr.replace("\r", "\n").splitlines() if "error:" in line]
+    assert len(errors) == 1 and "Traceback" not in out.stderr, out.stderr
+    assert expect in out.stderr.replace("\n", ""), out.stderr
+    assert not list((tmp_path / "root").rglob("_build.json"))
+
+
+def test_build_cli_prints_path_and_fingerprint_then_is_a_noop(tmp_path):
+    m = write_gsm8k_manifest(tmp_path / "p", rows=50)
+    first = cli_build(m, tmp_path / "root")
+    assert first.returncode == 0, first.stderr
+    fp = next(
+        line.split()[-1] for line in first.stdout.splitlines() if line.startswith("fingerprint")
+    )
+    assert len(fp) == 64 and (tmp_path / "root/sft/gsm8k" / fp / "_build.json").exists()
+    assert (tmp_path / "root/sft/gsm8k/latest").read_text() == fp
+    second = cli_build(m, tmp_path / "root")
+    assert "already built" in second.stdout and fp in second.stdout
+    show = subprocess.run(
+        [FFDATA, "show", "gsm8k_sft", "--root", str(tmp_path / "root")],
+        capture_output=True,
+        text=True,
+    )
+    assert json.loads(show.stdout)["fingerprint"] == fp
