@@ -21,6 +21,7 @@ import ffdata
 from ffdata.errors import FFDataError
 from ffdata.hashing import sha256_json
 from ffdata.manifest import Manifest, load_manifest, project_dir
+from ffdata.records import RECORD_SCHEMA
 from ffdata.sets import BUILD_RECORD, LATEST, BuiltSet, SetWriter
 from ffdata.sources import input_hash, open_source
 from ffdata.storage import open_storage
@@ -53,7 +54,11 @@ def load_builder(name: str):
 
 
 def fingerprint(manifest: Manifest, inputs: dict[str, str], builder: str, version: str) -> str:
-    resolved = manifest.model_dump(mode="json", exclude={"output": {"root"}})
+    # Where a set is stored and how its work is scheduled (options.executor) never change
+    # its bytes, so neither is part of the recipe's hash.
+    resolved = manifest.model_dump(
+        mode="json", exclude={"output": {"root"}, "options": {"executor"}}
+    )
     return sha256_json(
         {"manifest": resolved, "inputs": inputs, "builder": builder, "builder_version": version}
     )
@@ -116,6 +121,27 @@ class BuildContext:
             return True
         self.drop(record["source"], record["source_row"], reason, f"{match.item_id}: {match.ngram}")
         return False
+
+    def keep_batch(self, records: list[dict]) -> list[bool]:
+        """`keep` for many records at once: one vectorized scan (Decontaminator.check_batch)."""
+        spec = self.manifest.decontamination
+        if not spec.targets or not records:
+            return [True] * len(records)
+        texts = ["\n".join(r[f] for f in spec.fields) for r in records]
+        keep = []
+        for record, match in zip(records, self.decontaminator.check_batch(texts), strict=True):
+            if match is None:
+                keep.append(True)
+                continue
+            reason = f"contaminated:{match.evalset}"
+            if spec.action == "report":
+                self.contaminated_reported[reason] += 1
+                keep.append(True)
+                continue
+            detail = f"{match.item_id}: {match.ngram}"
+            self.drop(record["source"], record["source_row"], reason, detail)
+            keep.append(False)
+        return keep
 
     # --- outputs ------------------------------------------------------------------------------
     def emit(self, part: str, record: dict) -> None:
@@ -206,8 +232,15 @@ def build_set(
 
     staging = storage.staging_dir(prefix)
     shutil.rmtree(staging, ignore_errors=True)  # leftovers of a killed build
-    writer = SetWriter(staging, manifest.output.rows_per_shard)
+    # A builder may store its own row layout (tokenized SFT, preference pairs): module SCHEMA.
+    writer = SetWriter(
+        staging, manifest.output.rows_per_shard, getattr(builder, "SCHEMA", RECORD_SCHEMA)
+    )
     ctx = BuildContext(manifest, base_dir, writer, quiet=quiet)
+    # For builders that run their own engine (pretrain_mix: datatrove) and keep resumable
+    # work next to the set: where it goes and what it is called.
+    ctx.fingerprint, ctx.storage, ctx.layout, ctx.staging = fp, storage, layout, staging
+    ctx.writer = writer
     t_build = time.perf_counter()
     builder.build(ctx)
     reconciliation = ctx.reconcile()

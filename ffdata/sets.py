@@ -61,11 +61,29 @@ class SetWriter:
             "bytes": path.stat().st_size,
             "sha256": sha256_file(path),  # hashed from the written file, not the buffer
         }
-        if "text" in self.schema.names:
+        if "n_tokens" in self.schema.names:  # tokenized at build time: no second encode
+            shard["tokens"] = sum(r["n_tokens"] for r in rows)
+        elif "text" in self.schema.names:
             shard["tokens"] = sum(map(len, encode_batch([r["text"] for r in rows], num_threads=2)))
         self.shards.append(shard)
         self.shard_counts[part] = n + 1
         self.buffers[part] = []
+
+    def add_file(
+        self, name: str, part: str, rows: int, payload: str | None = None, **extra
+    ) -> dict:
+        """Register a shard a builder wrote itself into the staging dir (e.g. a pretraining
+        sidecar). `payload` names a companion file (e.g. the uint16 token shard) that is hashed
+        and verified with it; `rows`/`bytes`/`sha256` keep the build-record contract."""
+        path = self.staging / name
+        shard = {"path": name, "part": part, "rows": rows, "bytes": path.stat().st_size,
+                 "sha256": sha256_file(path), **extra}  # fmt: skip
+        if payload is not None:
+            ppath = self.staging / payload
+            shard["payload"] = {"path": payload, "bytes": ppath.stat().st_size,
+                                "sha256": sha256_file(ppath)}  # fmt: skip
+        self.shards.append(shard)
+        return shard
 
     def close(self, dropped: list[dict]) -> list[dict]:
         for part in list(self.buffers):
@@ -123,22 +141,35 @@ class BuiltSet:
         """Re-hash every shard against the build record; raise on the first mismatch."""
         checked = []
         for shard in self.record["shards"]:
-            key = f"{self.prefix}/{shard['path']}"
-            if not self.storage.exists(key):
-                raise FFDataError(
-                    f"{self.storage.describe(key)}: shard listed in {BUILD_RECORD} is missing"
-                )
-            if isinstance(self.storage, LocalStorage):
-                digest = sha256_file(self.storage.path(key))
-            else:
-                digest = sha256_bytes(self.storage.read_bytes(key))
-            if digest != shard["sha256"]:
-                raise FFDataError(
-                    f"{self.storage.describe(key)}: sha256 mismatch "
-                    f"(build record {shard['sha256'][:12]}…, file {digest[:12]}…)"
-                )
+            self._verify_file(shard)
+            if "payload" in shard:  # companion file of the shard (pretraining token shards)
+                self._verify_file(shard["payload"])
             checked.append(shard)
         return checked
+
+    def payload_paths(self) -> list[Path]:
+        """Local paths of the shards' payload files (the pretraining token shards), in order."""
+        return [
+            self._fetch_checked(s["payload"]["path"], s["payload"]["sha256"])
+            for s in self.record["shards"]
+            if "payload" in s
+        ]
+
+    def _verify_file(self, shard: dict) -> None:
+        key = f"{self.prefix}/{shard['path']}"
+        if not self.storage.exists(key):
+            raise FFDataError(
+                f"{self.storage.describe(key)}: shard listed in {BUILD_RECORD} is missing"
+            )
+        if isinstance(self.storage, LocalStorage):
+            digest = sha256_file(self.storage.path(key))
+        else:
+            digest = sha256_bytes(self.storage.read_bytes(key))
+        if digest != shard["sha256"]:
+            raise FFDataError(
+                f"{self.storage.describe(key)}: sha256 mismatch "
+                f"(build record {shard['sha256'][:12]}…, file {digest[:12]}…)"
+            )
 
     def read_table(self, part: str | None = None) -> pa.Table:
         paths = self.shard_paths(part)

@@ -1,0 +1,224 @@
+"""sft_shards_v2: six chat/instruction sources, cleaned, deduplicated, decontaminated, rendered
+in the FF-LLM template and tokenized with response-only loss masks (stage 2 SFT).
+
+Per row, in order: adapt (ffdata.adapters) -> source flags (language, toxic) -> empty turns ->
+multi-turn rule -> refusal -> PII scrub -> exact duplicate -> near duplicate (MinHash on the
+instruction) -> per-source cap (`count`, over_quota) -> decontamination -> tokenize and the
+token limit. The first row wins every duplicate contest, in manifest source order. Batches of
+rows go through decontamination and tokenization together.
+
+Augmentation (part `aug`, block `augmentation`, source `augmentation`): a seeded fraction
+(`options.augmentation.rate`) of kept core rows get one documented variant, chosen by hash:
+- `final_answer_only`: rows whose answer ends in a number ("The answer is N." or \\boxed{N})
+  are asked again with "Give only the final answer, as a number." and answered with just N;
+- `system_prompt`: the same pair under another system prompt (from SYSTEM_VARIANTS), so the
+  model does not lean on one exact system line.
+Each variant row names its parent (`meta.parent_id`, `meta.parent_source`).
+"""
+
+import hashlib
+
+from ffdata.adapters import Conversation, boxed, conversation_adapter, to_instruction_response
+from ffdata.cleaning import ExactDedup, MinHashDedup, empty_turn, refusal, scrub_pii
+from ffdata.errors import FFDataError
+from ffdata.formats import final_number, is_numeric
+from ffdata.records import SYSTEM_PROMPT, make_record, render_alpaca
+from ffdata.sft_tokenize import SFT_SCHEMA, tokenize_records
+
+VERSION = "1"
+SCHEMA = SFT_SCHEMA
+BATCH = 2048
+FINAL_ONLY_SUFFIX = "Give only the final answer, as a number."
+SYSTEM_VARIANTS = (
+    "You are FF-LLM, a helpful assistant. Answer accurately and concisely.",
+    "You are FF-LLM. Follow the user's instructions exactly.",
+    "You are FF-LLM, an assistant that gives correct, well-organized answers.",
+)
+
+
+def _unit(*parts) -> float:
+    """A deterministic number in [0, 1) from its parts: seeded choices without an RNG."""
+    digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def _source_flags(conv: Conversation, english_only: bool) -> str | None:
+    if conv.problem:
+        return conv.problem
+    if english_only and conv.language is not None and conv.language not in ("English", "en"):
+        return "non_english"
+    if conv.toxic:
+        return "toxic"
+    if empty_turn(conv.messages):
+        return "empty_turn"
+    return None
+
+
+def _final_answer(response: str) -> str | None:
+    n = final_number(response) or boxed(response)
+    return n if n and is_numeric(n) else None
+
+
+class Pipeline:
+    def __init__(self, ctx):
+        self.ctx = ctx
+        opts = ctx.manifest.options
+        self.tok_args = {
+            "max_tokens": int(opts.get("max_tokens", 1024)),
+            "overlength": opts.get("overlength", "drop"),
+            "pad_to": opts.get("pad_to"),
+        }
+        self.exact = ExactDedup()
+        self.near = (
+            MinHashDedup(**opts.get("minhash", {})) if opts.get("near_dedup", True) else None
+        )
+        aug = opts.get("augmentation") or {}
+        self.aug_rate = float(aug.get("rate", 0.0))
+        self.aug_variants = list(aug.get("variants", ["final_answer_only", "system_prompt"]))
+        unknown = set(self.aug_variants) - {"final_answer_only", "system_prompt"}
+        if unknown:
+            raise FFDataError(
+                f"{ctx.manifest.name}: unknown augmentation variants {sorted(unknown)}"
+            )
+        self.pending: list[dict] = []
+        self.kept: dict[str, int] = {}
+        self.aug_rows = 0
+
+    # --- per row ----------------------------------------------------------------------------
+    def row(self, spec, idx: int, row: dict, adapter, english_only: bool) -> None:
+        ctx, name = self.ctx, spec.name
+        if spec.count is not None and self.kept.get(name, 0) >= spec.count:
+            ctx.drop(name, idx, "over_quota")  # cheap path once the cap is surely reached
+            return
+        conv = adapter(row, f"source {name!r} row {idx}")
+        reason, detail = _source_flags(conv, english_only), ""
+        if reason is None:
+            split = to_instruction_response(conv)
+            if isinstance(split, str):
+                reason = split
+        if reason is None:
+            instruction, response, meta = split
+            if hit := refusal(response):
+                reason, detail = "refusal", hit
+        if reason is not None:
+            ctx.drop(name, idx, reason, detail)
+            return
+        instruction, pii_i = scrub_pii(instruction)
+        response, pii_r = scrub_pii(response)
+        if self.exact.is_duplicate(instruction, response):
+            ctx.drop(name, idx, "duplicate")
+            return
+        if self.near is not None and self.near.is_near_duplicate(instruction):
+            ctx.drop(name, idx, "near_duplicate")
+            return
+        pii = {k: pii_i.get(k, 0) + pii_r.get(k, 0) for k in sorted(set(pii_i) | set(pii_r))}
+        if pii:
+            meta["pii_scrubbed"] = pii
+        if conv.redacted:
+            meta["source_redacted"] = True
+        meta.update({f"source_{k}": v for k, v in conv.meta.items()})
+        rec = make_record(
+            set_name=ctx.set_name,
+            block="core",
+            source=name,
+            source_row=idx,
+            seed=ctx.seed,
+            instruction=instruction,
+            response=response,
+            format="free",
+            category=spec.adapter or name,
+            meta=meta,
+        )
+        self.pending.append(rec)
+        if len(self.pending) >= BATCH:
+            self.flush()
+
+    # --- per batch --------------------------------------------------------------------------
+    def flush(self) -> None:
+        batch, self.pending = self.pending, []
+        if not batch:
+            return
+        ctx = self.ctx
+        batch = [r for r, keep in zip(batch, ctx.keep_batch(batch), strict=True) if keep]
+        kept_core = []
+        for rec, tok in zip(batch, tokenize_records(batch, **self.tok_args), strict=True):
+            cap = ctx.manifest.source(rec["source"]).count
+            if tok.input_ids is None:
+                ctx.drop(rec["source"], rec["source_row"], tok.reason, f"{tok.n_tokens} tokens")
+            elif cap is not None and self.kept.get(rec["source"], 0) >= cap:
+                ctx.drop(rec["source"], rec["source_row"], "over_quota")
+            else:
+                self.kept[rec["source"]] = self.kept.get(rec["source"], 0) + 1
+                self._emit("core", rec, tok)
+                kept_core.append(rec)
+        variants = [v for v in map(self._augment, kept_core) if v is not None]
+        for rec, tok in zip(variants, tokenize_records(variants, **self.tok_args), strict=True):
+            if tok.input_ids is not None:  # a variant is never longer than its parent... almost
+                self.aug_rows += 1
+                self._emit("aug", rec, tok)
+
+    def _emit(self, part: str, rec: dict, tok) -> None:
+        if tok.truncated:  # the stored text is what the ids say
+            rec["response"] = tok.response
+            rec["text"] = render_alpaca(rec["instruction"], tok.response, rec["system"])
+        rec.update(
+            input_ids=tok.input_ids,
+            loss_mask=tok.loss_mask,
+            n_tokens=tok.n_tokens,
+            n_loss_tokens=tok.n_loss_tokens,
+            truncated=tok.truncated,
+        )
+        self.ctx.emit(part, rec)
+
+    def _augment(self, parent: dict) -> dict | None:
+        seed = self.ctx.seed
+        if not self.aug_rate or _unit(seed, "aug", parent["id"]) >= self.aug_rate:
+            return None
+        choices = list(self.aug_variants)
+        final = _final_answer(parent["response"])
+        if final is None and "final_answer_only" in choices:
+            choices.remove("final_answer_only")
+        if not choices:
+            return None
+        variant = choices[int(_unit(seed, "variant", parent["id"]) * len(choices))]
+        instruction, response, system = parent["instruction"], parent["response"], SYSTEM_PROMPT
+        if variant == "final_answer_only":
+            instruction, response = f"{instruction}\n\n{FINAL_ONLY_SUFFIX}", final
+        else:
+            system = SYSTEM_VARIANTS[
+                int(_unit(seed, "system", parent["id"]) * len(SYSTEM_VARIANTS))
+            ]
+        return make_record(
+            set_name=self.ctx.set_name,
+            block="augmentation",
+            source="augmentation",
+            source_row=parent["source_row"],
+            seed=f"{seed}|{parent['source']}|{variant}",
+            instruction=instruction,
+            response=response,
+            format="numeric" if variant == "final_answer_only" else "free",
+            category=variant,
+            meta={"parent_id": parent["id"], "parent_source": parent["source"], "variant": variant},
+            system=system,
+        )
+
+
+def build(ctx) -> None:
+    pipe = Pipeline(ctx)
+    for spec in ctx.manifest.sources:
+        adapter = conversation_adapter(spec.adapter or spec.name)
+        english_only = bool(spec.options.get("english_only", True))
+        for idx, row in ctx.progress(ctx.read_source(spec.name), spec.name):
+            pipe.row(spec, idx, row, adapter, english_only)
+        pipe.flush()  # caps are settled per source before the next one starts
+    ctx.set_targets(
+        {
+            **ctx.manifest.targets,
+            "caps": {s.name: s.count for s in ctx.manifest.sources if s.count is not None},
+            "max_tokens": pipe.tok_args["max_tokens"],
+            "overlength": pipe.tok_args["overlength"],
+            "augmentation_rate": pipe.aug_rate,
+            "core_rows": sum(pipe.kept.values()),
+            "augmentation_rows": pipe.aug_rows,
+        }
+    )

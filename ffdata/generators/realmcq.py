@@ -1,0 +1,90 @@
+"""Real multiple-choice rows (ARC, OpenBookQA, MMLU auxiliary_train, GSM8K) as MCQ candidates.
+
+Each adapter turns one source row into a Candidate or raises ValueError with the reason the row
+cannot be used (the builder records it as a drop). The original option order is not kept: the
+builder moves the answer to a balanced letter.
+"""
+
+import random
+import re
+
+from ffdata.generators.mcq import Candidate, near_numbers
+
+_FINAL = re.compile(r"\n#### (.+)$")
+
+
+def _clean(text) -> str:
+    return " ".join(str(text).split())
+
+
+def _from_options(source, idx, question, options, answer_index, category, extra=None):
+    options = [_clean(o) for o in options]
+    if len(options) != 4:
+        raise ValueError(f"not_four_options:{len(options)}")
+    if not 0 <= answer_index < 4:
+        raise ValueError("bad_answer_key")
+    if len({o.casefold() for o in options}) != 4 or not all(options):
+        raise ValueError("duplicate_options")
+    answer = options[answer_index]
+    return Candidate(
+        key=f"{source}:{idx}",
+        question=_clean(question),
+        answer=answer,
+        distractors=[o for i, o in enumerate(options) if i != answer_index],
+        category=category,
+        meta={"source": source, "row": idx, "template": "real_mcq", **(extra or {})},
+    )
+
+
+def arc(source: str, idx: int, row: dict, category: str) -> Candidate:
+    """allenai/ai2_arc layout: question, choices{text,label}, answerKey (labels A-D or 1-4)."""
+    labels, texts = list(row["choices"]["label"]), list(row["choices"]["text"])
+    key = str(row["answerKey"])
+    if key not in labels:
+        raise ValueError("bad_answer_key")
+    return _from_options(source, idx, row["question"], texts, labels.index(key), category,
+                         {"orig_id": row.get("id")})
+
+
+def openbookqa(source: str, idx: int, row: dict, category: str) -> Candidate:
+    labels, texts = list(row["choices"]["label"]), list(row["choices"]["text"])
+    key = str(row["answerKey"])
+    if key not in labels:
+        raise ValueError("bad_answer_key")
+    return _from_options(source, idx, row["question_stem"], texts, labels.index(key), category,
+                         {"orig_id": row.get("id")})
+
+
+def mmlu(source: str, idx: int, row: dict, category: str) -> Candidate:
+    """cais/mmlu: question, choices (list), answer (int). The `auxiliary_train` config nests the
+    row under a `train` key; the `all` config's auxiliary_train split does not."""
+    if isinstance(row.get("train"), dict):
+        row = row["train"]
+    subject = row.get("subject") or category
+    return _from_options(source, idx, row["question"], list(row["choices"]), int(row["answer"]),
+                         subject or category)
+
+
+def gsm8k(source: str, idx: int, row: dict, category: str, seed: int) -> Candidate:
+    """A GSM8K train word problem asked as MCQ: the final number among three nearby numbers."""
+    m = _FINAL.search(row["answer"])
+    if not m:
+        raise ValueError("malformed")
+    final = m.group(1).strip().replace(",", "")
+    if not re.fullmatch(r"-?\d+", final):
+        raise ValueError("non_integer_answer")
+    value = int(final)
+    rng = random.Random(f"{seed}:gsm8k_mcq:{idx}")
+    spread = max(4, abs(value) // 4)
+    distractors = near_numbers(value, rng, spread=spread, lo=0 if value >= 0 else -10**9)
+    return Candidate(
+        key=f"{source}:{idx}",
+        question=_clean(row["question"]),
+        answer=str(value),
+        distractors=[str(d) for d in distractors],
+        category=category,
+        meta={"source": source, "row": idx, "template": "gsm8k_mcq"},
+    )
+
+
+ADAPTERS = {"arc": arc, "openbookqa": openbookqa, "mmlu": mmlu}

@@ -1,0 +1,159 @@
+"""datatrove readers for the pretraining sources, and adapters for each hub schema.
+
+Each adapter turns a row of the source's real schema into a datatrove Document whose metadata
+carries what the rest of the pipeline needs: source, module, source_row (for the dropped-row
+record), url (for URL dedup) and priority (which copy exact dedup keeps: higher quality wins).
+A row that breaks its schema is an error naming file, row and field; a row whose text is empty
+is kept as a placeholder and dropped by the first step with reason `malformed`, so it is counted.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from datatrove.pipeline.readers import HuggingFaceDatasetReader, JsonlReader, ParquetReader
+
+from ffdata.errors import FFDataError
+from ffdata.pretrain.config import SourcePlan
+
+MALFORMED_PLACEHOLDER = "\x00"  # non-empty, so datatrove's readers do not skip the row silently
+QUALITY_PRIORITY = {"high": 3, "medium": 2, "low": 1}
+
+
+@dataclass(frozen=True)
+class Schema:
+    fields: tuple[str, ...]  # required fields of the hub schema
+    id_field: str | None  # None: the id is made from source, file and row
+    url_field: str | None
+    title_field: str | None = None  # prepended to the text as its first paragraph
+
+
+SCHEMAS = {
+    # HuggingFaceFW/fineweb (also has file_path)
+    "fineweb": Schema(
+        ("text", "id", "dump", "url", "date", "language", "language_score", "token_count"),
+        "id",
+        "url",
+    ),
+    # HuggingFaceFW/fineweb-edu and fineweb-edu-score-2
+    "fineweb_edu": Schema(
+        ("text", "id", "dump", "url", "language", "language_score", "token_count", "score", "int_score"),
+        "id",
+        "url",
+    ),
+    "c4": Schema(("text", "timestamp", "url"), None, "url"),  # allenai/c4 en
+    "wikipedia": Schema(("id", "url", "title", "text"), "id", "url"),  # wikimedia/wikipedia
+    # vblagoje/cc_news: the title is part of the article text a model should see
+    "cc_news": Schema(("title", "text", "domain", "date", "url"), None, "url", "title"),
+    "clean_web": Schema(("id", "url", "text"), "id", "url"),  # our own local clean-web files
+}
+
+
+def _source_row(id_in_file) -> int:
+    """A row number unique within the source: the row in a local file, or for a hub stream
+    (ids `<shard>/<row>` from HuggingFaceDatasetReader) shard * 2^32 + row."""
+    if isinstance(id_in_file, int):
+        return id_in_file
+    shard, _, row = str(id_in_file).partition("/")
+    return (int(shard) << 32) + int(row)
+
+
+def adapt_row(self, data: dict, path: str, id_in_file) -> dict:
+    """datatrove adapter (bound to the reader): a hub-schema row -> Document fields."""
+    src = self.ff_source
+    schema = SCHEMAS[src["schema"]]
+    row = _source_row(id_in_file)
+    where = f"{path}:{row + 1 if isinstance(id_in_file, int) else id_in_file}"
+    for name in schema.fields:
+        if name not in data:
+            raise FFDataError(
+                f"{where}: source {src['name']!r}: field {name!r} is missing "
+                f"(schema {src['schema']!r} has {list(schema.fields)})"
+            )
+    text = data["text"]
+    if not isinstance(text, str):
+        raise FFDataError(
+            f"{where}: source {src['name']!r}: field 'text' must be a string, got {type(text).__name__}"
+        )
+    meta = {
+        "source": src["name"],
+        "module": src["module"],
+        "source_row": row,
+        "url": str(data.get(schema.url_field) or "") if schema.url_field else "",
+        "priority": src["priority"],
+    }
+    if schema.title_field and data.get(schema.title_field) and text.strip():
+        text = f"{data[schema.title_field]}\n\n{text}"
+    if not text.strip():
+        meta["malformed"] = "empty text"
+        text = MALFORMED_PLACEHOLDER
+    doc_id = (
+        str(data[schema.id_field])
+        if schema.id_field
+        else f"{src['name']}:{Path(path).name}:{id_in_file}"
+    )
+    return {"text": text, "id": doc_id, "metadata": meta}
+
+
+class StrictJsonlReader(JsonlReader):
+    """JsonlReader that stops on a malformed line (datatrove's logs a warning and skips it,
+    which would lose the row from the accounting). Blank lines are not rows."""
+
+    name = "🐿 Jsonl (strict)"
+
+    def read_file(self, filepath: str):
+        import orjson
+
+        full = self.data_folder.resolve_paths(filepath)
+        row = 0
+        with self.data_folder.open(filepath, "rb", compression=self.compression) as f:
+            for lineno, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = orjson.loads(line)
+                except orjson.JSONDecodeError as e:
+                    raise FFDataError(f"{full}:{lineno}: malformed JSON: {e}") from None
+                if not isinstance(obj, dict):
+                    raise FFDataError(f"{full}:{lineno}: expected a JSON object")
+                with self.track_time():
+                    document = self.get_document_from_dict(obj, full, row)
+                row += 1
+                if document:
+                    yield document
+
+
+def source_info(plan: SourcePlan) -> dict:
+    return {
+        "name": plan.name,
+        "module": plan.module,
+        "schema": plan.schema,
+        "priority": QUALITY_PRIORITY.get(plan.quality, 1),
+    }
+
+
+def make_reader(plan: SourcePlan, base_dir: Path):
+    """The datatrove reader for one source, with our adapter bound to it."""
+    spec = plan.spec
+    if spec.loader == "hf":
+        options = {"split": spec.split or "train", "revision": spec.revision}
+        if spec.subset:
+            options["name"] = spec.subset
+        options.update(spec.options.get("load_kwargs", {}))
+        reader = HuggingFaceDatasetReader(
+            spec.uri,
+            dataset_options=options,
+            streaming=bool(spec.options.get("streaming", True)),
+            adapter=adapt_row,
+        )
+    else:
+        path = (base_dir / spec.path).resolve()
+        cls = StrictJsonlReader if spec.loader == "jsonl" else ParquetReader
+        reader = cls(
+            str(path.parent),
+            glob_pattern=path.name,
+            recursive=False,
+            adapter=adapt_row,
+        )
+        reader.add_file_path = False  # the path is in the dropped-row record already
+    reader.ff_source = source_info(plan)
+    return reader

@@ -1,0 +1,343 @@
+"""The model card, generated from data: config, saved evaluations, the sweep, the training runs.
+
+Every number in the card comes from a file: `config.json` and the safetensors headers
+(overview), `<ckpt>/eval/*.json` (benchmarks), `sweep.json` (selection), the trainer's
+`run.json` of each stage (configuration, set fingerprints) and the sets' `_build.json`
+(rows, tokens, composition), followed back through `model.init` and `merge.json`.
+"""
+
+import json
+from pathlib import Path
+
+from safetensors import safe_open
+
+from ffdata.errors import FFDataError
+from ffdata.sets import open_set
+from ffllm.eval.common import EVAL_DIR, check_checkpoint, pct, weight_files, weights_sha256
+from ffllm.eval.factbench import format_factbench
+from ffllm.eval.mmlu import format_mmlu
+
+RUN_RECORD = "run.json"
+MERGE_RECORD = "merge.json"
+
+
+# ---------------------------------------------------------------- facts
+
+
+def count_params(ckpt: Path) -> int:
+    """Parameters stored in the safetensors files (a tied LM head is stored, and counted, once)."""
+    total = 0
+    for path in weight_files(ckpt):
+        with safe_open(str(path), framework="pt") as f:
+            for key in f.keys():  # noqa: SIM118
+                n = 1
+                for d in f.get_slice(key).get_shape():
+                    n *= d
+                total += n
+    return total
+
+
+def run_dir_of(ckpt: Path) -> Path | None:
+    """`<run>/hf/ckpt-<step>` -> `<run>` when the trainer's run.json is there."""
+    ckpt = Path(ckpt).resolve()
+    if ckpt.parent.name == "hf" and (ckpt.parent.parent / RUN_RECORD).exists():
+        return ckpt.parent.parent
+    return None
+
+
+def _set_facts(root, name: str, fingerprint: str) -> dict:
+    facts = {"set": name, "fingerprint": fingerprint}
+    try:
+        built = open_set(root, f"{name}@{fingerprint}")
+    except FFDataError as e:
+        facts["missing"] = str(e)
+        return facts
+    rec = built.record
+    counts = rec.get("counts", {})
+    facts.update(
+        rows=rec.get("rows"),
+        tokens=rec.get("tokens"),
+        uri=built.uri,
+        by_part=counts.get("by_part", {}),
+        by_block=counts.get("by_block", {}),
+        by_source=counts.get("by_source", {}),
+        dropped=rec.get("dropped", {}).get("total"),
+    )
+    return facts
+
+
+def training_stages(ckpt: Path, root=None, _depth: int = 0) -> list[dict]:
+    """Stages oldest first: each run that produced this checkpoint, back through model.init."""
+    if _depth > 32:
+        raise FFDataError(f"{ckpt}: model.init chain is longer than 32 runs (a cycle?)")
+    ckpt = Path(ckpt)
+    merge = ckpt / MERGE_RECORD
+    if merge.exists():
+        rec = json.loads(merge.read_text())
+        stages = training_stages(Path(rec["a"]["path"]), root, _depth + 1)
+        return stages + [
+            {
+                "kind": "merge",
+                "name": f"SLERP t={rec['t']}",
+                "a": rec["a"]["path"],
+                "b": rec["b"]["path"],
+                "t": rec["t"],
+            }
+        ]
+    run_dir = run_dir_of(ckpt)
+    if run_dir is None:
+        return []
+    info = json.loads((run_dir / RUN_RECORD).read_text())
+    run = info["run"]
+    earlier = []
+    if run["model"].get("init"):
+        earlier = training_stages(Path(run["model"]["init"]), root, _depth + 1)
+    sets = {
+        role: _set_facts(root, run["data"]["set"].split("@")[0], fp)
+        for role, fp in info["sets"].items()
+    }
+    if "eval" in sets and run["data"].get("eval_set"):
+        sets["eval"] = _set_facts(root, run["data"]["eval_set"].split("@")[0], info["sets"]["eval"])
+    return earlier + [
+        {
+            "kind": "train",
+            "name": run["name"],
+            "stage": run["stage"],
+            "checkpoint": ckpt.name,
+            "run": run,
+            "sets": sets,
+            "steps": info.get("steps", {}),
+            "examples": info.get("examples", {}),
+            "params": info.get("params"),
+            "deepspeed_zero": info.get("deepspeed", {}).get("zero_optimization", {}).get("stage"),
+        }
+    ]
+
+
+def saved_evals(ckpt: Path) -> dict:
+    """The best saved MMLU result (most items, then 5-shot) and the factual bench, if any."""
+    out = {"mmlu": None, "mmlu_all": [], "factbench": None}
+    sha = weights_sha256(ckpt)
+    for path in sorted((ckpt / EVAL_DIR).glob("*.json")):
+        res = json.loads(path.read_text())
+        if res.get("weights_sha256") != sha:
+            continue  # a result of other weights (the folder was overwritten)
+        if res.get("benchmark") == "mmlu":
+            out["mmlu_all"].append(res)
+        elif res.get("benchmark") == "factbench":
+            out["factbench"] = res
+    if out["mmlu_all"]:
+        out["mmlu"] = max(
+            out["mmlu_all"], key=lambda r: (r["split"] == "test", r["items"], r["shots"])
+        )
+    return out
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def _fmt_counts(counts: dict) -> str:
+    return ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())) or "—"
+
+
+def _overview(ckpt: Path, name: str, config: dict, evals: dict) -> list[str]:
+    params = count_params(ckpt)
+    rows = [
+        ("Model", name),
+        (
+            "Architecture",
+            f"{', '.join(config.get('architectures', ['?']))} ({config.get('model_type')})",
+        ),
+        ("Parameters", f"{params:,}"),
+        (
+            "Layers / hidden / heads",
+            f"{config.get('n_layer')} / {config.get('n_embd')} / {config.get('n_head')}",
+        ),
+        ("Vocabulary", f"{config.get('vocab_size'):,} (GPT-2 BPE)"),
+        ("Context", f"{config.get('n_positions'):,} tokens"),
+        ("Weights dtype", str(config.get("dtype") or config.get("torch_dtype") or "float32")),
+        ("Weights sha256", f"`{weights_sha256(ckpt)}`"),
+    ]
+    if evals["mmlu"]:
+        m = evals["mmlu"]
+        rows.append(
+            (
+                "MMLU",
+                f"{pct(m['acc'])} ({m['shots']}-shot, lm-eval {m['lm_eval_version']}, {m['items']:,} {m['split']} items)",
+            )
+        )
+    if evals["factbench"]:
+        f = evals["factbench"]
+        rows.append(("Factual bench", f"{f['correct']}/{f['prompts']} ({pct(f['acc'], 1)})"))
+    lines = ["## Overview", "", "| | |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in rows]
+    return lines
+
+
+def _stages_table(stages: list[dict]) -> list[str]:
+    if not stages:
+        return [
+            "## Training stages",
+            "",
+            "No trainer run record (`run.json`) was found for this checkpoint.",
+        ]
+    lines = [
+        "## Training stages",
+        "",
+        "| # | stage | run | checkpoint | data set | fingerprint | rows | tokens | composition |",
+        "|---:|---|---|---|---|---|---:|---:|---|",
+    ]
+    notes = []
+    for i, s in enumerate(stages, 1):
+        if s["kind"] == "merge":
+            lines.append(
+                f"| {i} | merge | {s['name']} | — | A `{s['a']}`, B `{s['b']}` | — | — | — | — |"
+            )
+            continue
+        tr = s["sets"]["train"]
+        comp = tr.get("by_block") or tr.get("by_part") or {}
+        lines.append(
+            f"| {i} | {s['stage']} | {s['name']} | {s['checkpoint']} | {tr['set']} | "
+            f"`{tr['fingerprint'][:16]}` | {tr.get('rows', 0) or 0:,} | "
+            f"{tr.get('tokens') or 0:,} | {_fmt_counts(comp)} |"
+        )
+        if "missing" in tr:
+            notes.append(f"- stage {i}: build record not found ({tr['missing']})")
+        elif tr.get("by_source"):
+            notes.append(
+                f"- stage {i} sources: {_fmt_counts(tr['by_source'])}; dropped rows: {tr.get('dropped', 0):,}"
+            )
+    return lines + ([""] + notes if notes else [])
+
+
+def _config_table(stages: list[dict]) -> list[str]:
+    train = [s for s in stages if s["kind"] == "train"]
+    if not train:
+        return []
+    lines = [
+        "## Training configuration",
+        "",
+        "| run | init | lr (min) | warmup | schedule / stopped at | batch global (micro) | seq len | weight decay | precision | ZeRO | seed |",
+        "|---|---|---|---:|---|---|---:|---:|---|---:|---:|",
+    ]
+    for s in train:
+        r = s["run"]
+        o, b, st = r["optim"], r["batch"], s["steps"]
+        init = (
+            r["model"].get("preset")
+            and f"preset {r['model']['preset']}"
+            or Path(r["model"]["init"]).name
+        )
+        lines.append(
+            f"| {r['name']} | {init} | {o['lr']:g} ({o['min_lr']:g}) | {o['warmup_steps']} | "
+            f"{st.get('schedule', '?')} / {st.get('stop', '?')} | {b['global']} ({b['micro']}) | "
+            f"{r['data']['seq_len']} | {o['weight_decay']:g} | {r['runtime']['precision']} | "
+            f"{s['deepspeed_zero']} | {r['seed']} |"
+        )
+    return lines
+
+
+def _limitations(evals: dict, config: dict) -> list[str]:
+    items = [
+        f"- Small GPT-2 ({config.get('n_layer')} layers, {config.get('n_embd')} hidden): expect "
+        "confident wrong answers; verify facts before use.",
+        "- English only; GPT-2 BPE; context of "
+        f"{config.get('n_positions')} tokens. Use the Alpaca-style template below; other "
+        "prompt shapes were not trained or evaluated.",
+    ]
+    m = evals["mmlu"]
+    if m:
+        items.append(
+            f"- MMLU was measured {m['shots']}-shot with lm-eval {m['lm_eval_version']} on "
+            f"{m['items']:,} {m['split']} items"
+            + (
+                f" (first {m['limit']} per subject only: not comparable with full-set scores)"
+                if m["limit"]
+                else ""
+            )
+            + "; 25% is chance level."
+        )
+    f = evals["factbench"]
+    if f:
+        ao = f["anchor_overattribution"]
+        items.append(
+            f"- Anchor-entity over-attribution: {ao['count']} of {f['prompts']} factual-bench answers "
+            "name a famous figure (Edison, Tesla, Einstein, …) who is not the answer."
+        )
+    items.append(
+        "- Evaluation sets were decontaminated from the training sets by 13-gram and exact-question "
+        "matching; paraphrased leakage is not ruled out."
+    )
+    return ["## Limitations", "", *items]
+
+
+TEMPLATE = (
+    "```\n### System:\nYou are FF-LLM, a helpful assistant.\n### Instruction:\n<question>\n"
+    "### Response:\n```"
+)
+
+
+def build_card(
+    ckpt: str | Path, root=None, sweep: dict | None = None, name: str | None = None
+) -> str:
+    ckpt = check_checkpoint(ckpt)
+    config = json.loads((ckpt / "config.json").read_text())
+    stages = training_stages(ckpt, root)
+    evals = saved_evals(ckpt)
+    if evals["mmlu"] is None:
+        raise FFDataError(
+            f"{ckpt}: no MMLU result for these weights; run `ffllm eval mmlu {ckpt}` first"
+        )
+    name = name or next((s["name"] for s in reversed(stages) if s["kind"] == "train"), ckpt.name)
+    lines = [
+        "---",
+        "library_name: transformers",
+        "pipeline_tag: text-generation",
+        "language: [en]",
+        "tags: [gpt2, ffllm]",
+        "---",
+        "",
+        f"# {name}",
+        "",
+        f"Generated by `ffllm publish` from checkpoint `{ckpt.name}`. Load with "
+        '`AutoModelForCausalLM.from_pretrained("champions/latest")`.',
+        "",
+        *_overview(ckpt, name, config, evals),
+        "",
+        "## Benchmarks",
+        "",
+        "### MMLU and macro-domains",
+        "",
+        format_mmlu(evals["mmlu"], subjects=False).rstrip(),
+    ]
+    others = [r for r in evals["mmlu_all"] if r is not evals["mmlu"]]
+    if others:
+        lines += ["", "Other MMLU runs of these weights:", ""]
+        lines += [f"- {r['label']}: {pct(r['acc'])}" for r in others]
+    if evals["factbench"]:
+        lines += ["", "### Factual bench", "", format_factbench(evals["factbench"]).rstrip()]
+    if sweep:
+        from ffllm.sweep import format_sweep
+
+        lines += ["", format_sweep(sweep).rstrip().replace("### Checkpoint", "## Checkpoint", 1)]
+    lines += [
+        "",
+        *_stages_table(stages),
+        "",
+        *_config_table(stages),
+        "",
+        "## Prompt template",
+        "",
+        TEMPLATE,
+        "",
+        "Greedy decoding is recommended (the factual bench is scored that way).",
+        "",
+        *_limitations(evals, config),
+        "",
+        "<details><summary>MMLU per subject</summary>",
+        "",
+        format_mmlu(evals["mmlu"], subjects=True).split("\n\n", 2)[-1].rstrip(),
+        "",
+        "</details>",
+    ]
+    return "\n".join(lines) + "\n"

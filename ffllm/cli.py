@@ -1,0 +1,196 @@
+"""`ffllm`: train GPT-2 models on built sets, and plan their memory."""
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from ffdata.errors import FFDataError
+
+
+class _App(typer.Typer):
+    """Typer app that turns FFDataError into one clear line and exit status 2."""
+
+    def __call__(self, *args, **kwargs):
+        try:
+            return super().__call__(*args, **kwargs)
+        except FFDataError as e:
+            print(f"error: {e}", file=sys.stderr)
+            sys.exit(2)
+
+
+app = _App(
+    help="Train the FF-LLM GPT-2 models on sets built by ffdata.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.command()
+def train(
+    manifest: Annotated[
+        str, typer.Argument(help="Run manifest, e.g. manifests/train/tiny_repair.yaml")
+    ],
+    root: Annotated[
+        str | None,
+        typer.Option("--root", help="Storage root holding the sets (folder or s3://…)"),
+    ] = None,
+    runs_dir: Annotated[
+        str | None, typer.Option("--runs-dir", help="Where runs are written (default ROOT/runs)")
+    ] = None,
+):
+    """Train a run (or resume it from its newest checkpoint); prints the run directory."""
+    from ffllm.train.trainer import train as run_training
+
+    run_dir = run_training(manifest, root, runs_dir)
+    print(f"run: {run_dir}")
+
+
+@app.command()
+def plan(
+    model: Annotated[str, typer.Option("--model", help="Size preset: tiny, 124m, 2b")] = "2b",
+    gpus: Annotated[int, typer.Option("--gpus", min=1)] = 8,
+    gpu_mem: Annotated[float, typer.Option("--gpu-mem", help="Memory per GPU in GiB")] = 24,
+    zero: Annotated[int, typer.Option("--zero", min=0, max=3)] = 2,
+    micro: Annotated[int, typer.Option("--micro", min=1)] = 4,
+    seq: Annotated[
+        int | None, typer.Option("--seq", help="Sequence length (default context)")
+    ] = None,
+    eager: Annotated[
+        bool, typer.Option("--eager", help="No torch.compile (more activations)")
+    ] = False,
+    loss: Annotated[str, typer.Option("--loss", help="chunked or hf")] = "chunked",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+):
+    """Per-GPU memory (params, grads, optimizer, activations, buckets) and a fit verdict."""
+    from ffllm.plan import max_micro, render
+    from ffllm.plan import plan as make_plan
+
+    kwargs = dict(model=model, gpus=gpus, gpu_mem_gib=gpu_mem, zero=zero, seq=seq)
+    kwargs |= dict(compiled=not eager, loss=loss)
+    try:
+        pl = make_plan(micro=micro, **kwargs)
+        best = max_micro(False, **kwargs), max_micro(True, **kwargs)
+    except ValueError as e:
+        raise FFDataError(str(e)) from None
+    if as_json:
+        print(
+            json.dumps(
+                pl.to_dict() | {"max_micro": dict(zip(("no_ckpt", "ckpt"), best, strict=True))}
+            )
+        )
+    else:
+        print(render(pl, *best))
+
+
+# --- evaluation, sweep, merge, publish (ffllm/eval, sweep.py, merge.py, publish.py) ----------
+
+eval_app = typer.Typer(help="Score a checkpoint: MMLU through lm-eval, the factual bench.")
+app.add_typer(eval_app, name="eval")
+
+
+@eval_app.command("mmlu")
+def eval_mmlu(
+    ckpt: Annotated[str, typer.Argument(help="HF checkpoint folder, e.g. runs/r/hf/ckpt-150")],
+    shots: Annotated[int, typer.Option("--shots", help="0 or 5 (lm-eval few-shot from dev)")] = 5,
+    limit: Annotated[int | None, typer.Option("--limit", help="First N items per subject")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="MMLU dev (285 items), not test")] = False,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 16,
+    device: Annotated[str, typer.Option("--device")] = "cpu",
+    subjects: Annotated[bool, typer.Option("--subjects", help="Also print every subject")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Ignore a saved result")] = False,
+):
+    """MMLU (all 14,042 test items by default): per subject, macro-domain and overall."""
+    from ffllm.eval.mmlu import evaluate_mmlu, format_mmlu, result_name
+
+    res = evaluate_mmlu(
+        ckpt,
+        shots=shots,
+        limit=limit,
+        quick=quick,
+        batch_size=batch_size,
+        device=device,
+        reuse=not force,
+    )
+    print(format_mmlu(res, subjects=subjects))
+    print(f"saved: {ckpt}/eval/{result_name(quick, shots, limit)}.json")
+
+
+@eval_app.command("factbench")
+def eval_factbench(
+    ckpt: Annotated[str, typer.Argument(help="HF checkpoint folder")],
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 16,
+    device: Annotated[str, typer.Option("--device")] = "cpu",
+    answers: Annotated[bool, typer.Option("--answers", help="Print every answer")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Ignore a saved result")] = False,
+):
+    """The project's factual bench: greedy, Alpaca template, per-category table."""
+    from ffllm.eval.factbench import evaluate_factbench, format_factbench
+
+    res = evaluate_factbench(ckpt, batch_size=batch_size, device=device, reuse=not force)
+    print(format_factbench(res))
+    if answers:
+        for a in res["answers"]:
+            print(f"{'✓' if a['correct'] else '✗'} {a['id']}: {a['answer'][:100]!r}")
+    print(f"saved: {ckpt}/eval/factbench.json")
+
+
+@app.command()
+def sweep(
+    run_dir: Annotated[str, typer.Argument(help="Run folder (its hf/ckpt-* are scored)")],
+    rule: Annotated[
+        str, typer.Option("--rule", help="Selection manifest")
+    ] = "manifests/selection/ff313.yaml",
+    shots: Annotated[int | None, typer.Option("--shots", help="Override the rule's")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="Override the rule's")] = None,
+    quick: Annotated[
+        bool | None, typer.Option("--quick/--full", help="Override the rule's")
+    ] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 16,
+    device: Annotated[str, typer.Option("--device")] = "cpu",
+):
+    """Evaluate every checkpoint, choose the champion by the rule, write sweep.json/sweep.md."""
+    from ffllm.sweep import SWEEP_MD, format_sweep, load_rule, sweep_run
+
+    sel = load_rule(rule)
+    for key, value in (("shots", shots), ("limit", limit), ("quick", quick)):
+        if value is not None:
+            setattr(sel.mmlu, key, value)
+    res = sweep_run(run_dir, sel, batch_size=batch_size, device=device)
+    print(format_sweep(res))
+    print(f"written: {run_dir}/{SWEEP_MD} and sweep.json")
+
+
+@app.command()
+def merge(
+    a: Annotated[str, typer.Argument(help="Checkpoint A (returned at t=0)")],
+    b: Annotated[str, typer.Argument(help="Checkpoint B (returned at t=1)")],
+    t: Annotated[float, typer.Option("--t", help="Interpolation weight towards B")] = 0.5,
+    out: Annotated[str, typer.Option("--out", help="Output folder")] = "merged",
+):
+    """SLERP merge per tensor in fp32 (linear when nearly parallel); output loads with HF."""
+    from ffllm.merge import merge_checkpoints
+
+    path = merge_checkpoints(a, b, t, out)
+    print(f"merged: {path} (SLERP t={t} from {a} to {b})")
+
+
+@app.command()
+def publish(
+    ckpt: Annotated[str, typer.Argument(help="The champion checkpoint folder")],
+    root: Annotated[
+        str | None,
+        typer.Option("--root", help="Storage root (folder or s3://…); sets live here too"),
+    ] = None,
+    sweep_file: Annotated[
+        str | None, typer.Option("--sweep", help="sweep.json (default: the run's)")
+    ] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Model name in the card")] = None,
+):
+    """Copy CKPT to champions/latest/ with a generated model card (README.md)."""
+    from ffllm.publish import publish as do_publish
+
+    res = do_publish(ckpt, root, sweep_file, name)
+    print(f"published: {res['uri']} ({len(res['record']['files'])} files, card README.md)")

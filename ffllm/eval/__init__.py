@@ -1,0 +1,1 @@
+"""Evaluation: MMLU through lm-eval-harness and the project factual bench."""

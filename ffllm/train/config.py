@@ -1,0 +1,213 @@
+"""Run manifests (manifests/train/*.yaml): the whole recipe of one training run.
+
+A pydantic v2 schema; unknown keys are errors and every error names the file and the field.
+The DeepSpeed config is generated from these values (see `deepspeed_config`) and the
+manifest's `deepspeed:` mapping is merged over it, so any DeepSpeed knob can be overridden.
+"""
+
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ffdata.errors import FFDataError
+
+Stage = Literal["pretrain", "sft", "repair", "distill"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelSpec(Strict):
+    preset: Literal["tiny", "124m", "2b"] | None = None
+    init: str | None = None  # an HF checkpoint directory to start from instead of a preset
+    dropout: float = Field(default=0.0, ge=0, lt=1)  # presets only; an init keeps its own
+    activation_checkpointing: bool = False
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if (self.preset is None) == (self.init is None):
+            raise ValueError("give exactly one of 'preset' or 'init'")
+        return self
+
+
+class DataSpec(Strict):
+    set: str  # a built set, resolved through its build record (`name` or `name@<fingerprint>`)
+    train_parts: list[str] | None = None  # default: every part except the eval part
+    eval_set: str | None = None  # default: the training set
+    eval_part: str | None = None  # e.g. "validation"; None: no eval loss
+    seq_len: int = Field(default=1024, gt=1)  # SFT: longer examples are cut; pretrain: block size
+
+
+class OptimSpec(Strict):
+    lr: float = Field(gt=0)
+    min_lr: float = Field(default=0.0, ge=0)  # the cosine floor
+    warmup_steps: int = Field(default=0, ge=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    betas: tuple[float, float] = (0.9, 0.95)
+    eps: float = Field(default=1e-8, gt=0)
+    grad_clip: float = Field(default=1.0, ge=0)  # 0 disables clipping
+
+
+class ScheduleSpec(Strict):
+    epochs: int | None = Field(default=None, gt=0)
+    max_steps: int | None = Field(default=None, gt=0)  # wins over epochs when both are given
+    early_stop_step: int | None = Field(default=None, gt=0)  # stop here; the LR curve still
+    # runs over the full schedule, as in the card's stage 7 (stopped at 200 of 357)
+
+    @model_validator(mode="after")
+    def _has_length(self):
+        if self.epochs is None and self.max_steps is None:
+            raise ValueError("give 'epochs' or 'max_steps'")
+        return self
+
+
+class BatchSpec(Strict):
+    micro: int = Field(gt=0)  # sequences per GPU per forward pass
+    # sequences per optimizer step over all GPUs; accumulation = global / (micro × GPUs),
+    # so the step count and the LR curve do not depend on how many GPUs run it
+    global_: int = Field(alias="global", gt=0)
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    def accumulation(self, world_size: int) -> int:
+        per_pass = self.micro * world_size
+        if self.global_ % per_pass:
+            raise FFDataError(
+                f"batch.global {self.global_} is not a multiple of micro {self.micro} "
+                f"× {world_size} GPU(s)"
+            )
+        return self.global_ // per_pass
+
+
+class CheckpointSpec(Strict):
+    every: int | None = Field(default=None, gt=0)  # steps; the final step is always saved
+    export_hf: bool = True  # also write hf/ckpt-<step>/ (safetensors + config + tokenizer)
+
+
+class EvalSpec(Strict):
+    every: int | None = Field(default=None, gt=0)  # steps; also at the end when eval_part is set
+    max_batches: int | None = Field(default=None, gt=0)
+
+
+class LoraSpec(Strict):
+    r: int = Field(default=16, gt=0)
+    alpha: int = Field(default=32, gt=0)
+    dropout: float = Field(default=0.05, ge=0, lt=1)
+    target_modules: list[str] = Field(default_factory=lambda: ["c_attn", "c_proj", "c_fc"])
+
+
+class RuntimeSpec(Strict):
+    precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 on GPU, fp32 on CPU
+    compile: Literal["auto", "on", "off"] = "auto"  # auto: torch.compile on GPU only
+    loss: Literal["chunked", "hf"] = "chunked"  # chunked never builds the fp32 logits tensor
+    log_every: int = Field(default=1, gt=0)  # the only host sync of the loop is at log steps
+    peak_tflops: float = Field(default=770.0, gt=0)  # per device; MFU denominator (H200 matmul)
+
+
+class RunManifest(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    stage: Stage
+    seed: int = 0
+    model: ModelSpec
+    data: DataSpec
+    optim: OptimSpec
+    schedule: ScheduleSpec
+    batch: BatchSpec
+    checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec)
+    eval: EvalSpec = Field(default_factory=EvalSpec)
+    runtime: RuntimeSpec = Field(default_factory=RuntimeSpec)
+    lora: LoraSpec | None = None
+    deepspeed: dict[str, Any] = Field(default_factory=dict)  # merged over the generated config
+
+
+def total_steps(run: RunManifest, steps_per_epoch: int) -> int:
+    """Length of the LR schedule (the early stop cuts the run, not the schedule)."""
+    if run.schedule.max_steps is not None:
+        return run.schedule.max_steps
+    return run.schedule.epochs * steps_per_epoch
+
+
+def lr_at(step: int, optim: OptimSpec, total: int) -> float:
+    """Linear warmup, then cosine from lr to min_lr; `step` counts optimizer steps from 0."""
+    if step < optim.warmup_steps:
+        return optim.lr * (step + 1) / optim.warmup_steps
+    span = max(1, total - optim.warmup_steps)
+    progress = min(1.0, (step - optim.warmup_steps) / span)
+    return optim.min_lr + 0.5 * (optim.lr - optim.min_lr) * (1 + math.cos(math.pi * progress))
+
+
+def _merge(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def deepspeed_config(run: RunManifest, world_size: int, bf16: bool) -> dict:
+    """ZeRO-2 config for this run; the manifest's `deepspeed:` mapping wins key by key."""
+    config = {
+        "train_micro_batch_size_per_gpu": run.batch.micro,
+        "gradient_accumulation_steps": run.batch.accumulation(world_size),
+        "train_batch_size": run.batch.global_,
+        "gradient_clipping": run.optim.grad_clip,
+        # The optimizer is a client torch AdamW: naming one here makes DeepSpeed compile an op.
+        "zero_allow_untested_optimizer": True,
+        "zero_optimization": {
+            "stage": 2,
+            "contiguous_gradients": True,
+            # A separate reduction stream pays a device sync per bucket; it only helps when
+            # there is communication to overlap.
+            "overlap_comm": world_size > 1,
+            "reduce_bucket_size": 200_000_000,
+            "allgather_bucket_size": 200_000_000,
+        },
+        "bf16": {"enabled": bf16, "check_grad_overflow": False},
+        # DeepSpeed's throughput timer synchronizes the device twice per micro step.
+        "timers": {"throughput": {"enabled": False}},
+        "steps_per_print": 1_000_000_000,
+        "wall_clock_breakdown": False,
+    }
+    return _merge(config, run.deepspeed)
+
+
+def _describe(err: dict) -> str:
+    loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        return f"{loc}: unknown key"
+    if err["type"] == "missing":
+        return f"{loc}: required field is missing"
+    return f"{loc}: {err['msg']} (got {err.get('input')!r})"
+
+
+def parse_run(data: Any, origin: str) -> RunManifest:
+    if not isinstance(data, dict):
+        raise FFDataError(f"{origin}: a run manifest must be a YAML mapping")
+    try:
+        return RunManifest.model_validate(data)
+    except ValidationError as e:
+        problems = "; ".join(_describe(err) for err in e.errors())
+        raise FFDataError(f"{origin}: invalid run manifest: {problems}") from None
+
+
+def load_run(path: str | Path) -> RunManifest:
+    path = Path(path)
+    if not path.exists():
+        raise FFDataError(f"{path}: run manifest not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise FFDataError(f"{path}: YAML error: {str(e).splitlines()[0]}") from None
+    return parse_run(data, str(path))
+
+
+def run_to_dict(run: RunManifest) -> dict:
+    """The resolved manifest as plain JSON values (written into the run dir and checkpoints)."""
+    return run.model_dump(mode="json", by_alias=True)

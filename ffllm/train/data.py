@@ -1,0 +1,145 @@
+"""Training examples from built sets, served in a fixed, seeded order.
+
+SFT-like stages (sft, repair, distill) read the Parquet shards of a set. The prompt (system +
+instruction, rendered up to the response header) and the response are tokenized separately, so
+the boundary of the loss mask is exact and matches what the model sees at inference, where it is
+given the prompt tokens and generates the rest. The response ends with end-of-text (the model
+learns to stop); batches are padded with end-of-text, and padding and prompt carry no loss.
+
+The pretrain stage reads raw uint16 token shards (any non-Parquet shard) through memory maps and cuts
+them into blocks of `seq_len` tokens, every token labelled.
+
+The order of an epoch is a permutation seeded by (seed, epoch); step s of an epoch takes the
+next `global` positions of it, wrapping around at the end so every step has a full batch.
+Position (epoch, step) therefore fixes the data exactly, which is what makes resume exact.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import torch
+
+from ffdata.errors import FFDataError
+from ffdata.records import render_prompt
+from ffdata.tokenizer import EOT_ID, encode_batch
+from ffllm.train.loss import IGNORE
+
+PAD_MULTIPLE = 64  # batch lengths are rounded up to this: fewer shapes for torch.compile
+
+
+@dataclass
+class Batch:
+    input_ids: torch.Tensor  # (B, T) int64
+    labels: torch.Tensor  # (B, T) int64, IGNORE where no loss
+
+    @property
+    def n_tokens(self) -> int:
+        return self.input_ids.numel()
+
+
+class SFTExamples:
+    """Tokenized prompt/response pairs; `ids[i]` is prompt + response + EOT, cut to seq_len."""
+
+    def __init__(self, ids: list[np.ndarray], n_prompt: np.ndarray, n_cut: int):
+        self.ids = ids
+        self.n_prompt = n_prompt
+        self.n_cut = n_cut  # examples longer than seq_len (their response was cut)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def batch(self, indices) -> Batch:
+        rows = [self.ids[i] for i in indices]
+        width = -(-max(len(r) for r in rows) // PAD_MULTIPLE) * PAD_MULTIPLE
+        input_ids = np.full((len(rows), width), EOT_ID, dtype=np.int64)
+        labels = np.full((len(rows), width), IGNORE, dtype=np.int64)
+        for row, (i, ids) in enumerate(zip(indices, rows, strict=True)):
+            input_ids[row, : len(ids)] = ids
+            labels[row, self.n_prompt[i] : len(ids)] = ids[self.n_prompt[i] :]
+        return Batch(torch.from_numpy(input_ids), torch.from_numpy(labels))
+
+
+def load_sft(paths: list[Path], seq_len: int) -> SFTExamples:
+    prompts, responses = [], []
+    for path in paths:
+        table = pq.read_table(path, columns=["system", "instruction", "response", "text"])
+        cols = {name: table.column(name).to_pylist() for name in table.column_names}
+        for row in range(table.num_rows):
+            for field in ("system", "instruction", "response", "text"):
+                if not isinstance(cols[field][row], str):
+                    raise FFDataError(f"{path}: row {row}: field {field!r} is not a string")
+            prompt = render_prompt(cols["instruction"][row], cols["system"][row])
+            if cols["text"][row] != prompt + cols["response"][row]:
+                raise FFDataError(
+                    f"{path}: row {row}: field 'text' is not the template rendering of "
+                    "system/instruction/response"
+                )
+            prompts.append(prompt)
+            responses.append(cols["response"][row])
+    if not prompts:
+        raise FFDataError(f"no SFT rows in {[str(p) for p in paths]}")
+    prompt_ids = encode_batch(prompts, num_threads=4)
+    response_ids = encode_batch(responses, num_threads=4)
+    ids, n_prompt, n_cut = [], [], 0
+    for p, r in zip(prompt_ids, response_ids, strict=True):
+        full = p + r + [EOT_ID]
+        n_cut += len(full) > seq_len
+        ids.append(np.asarray(full[:seq_len], dtype=np.int64))
+        n_prompt.append(min(len(p), seq_len))
+    return SFTExamples(ids, np.asarray(n_prompt, dtype=np.int64), n_cut)
+
+
+class TokenBlocks:
+    """Fixed-length blocks from uint16 token shards, read through memory maps."""
+
+    def __init__(self, paths: list[Path], seq_len: int):
+        self.seq_len = seq_len
+        self.maps = [np.memmap(p, dtype=np.uint16, mode="r") for p in paths]
+        # block i lives in file file_of[i] at block offset i - first[file]
+        counts = np.array([len(m) // seq_len for m in self.maps], dtype=np.int64)
+        if counts.sum() == 0:
+            raise FFDataError(
+                f"token shards {[str(p) for p in paths]} hold no {seq_len}-token block"
+            )
+        self.first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        self.total = int(counts.sum())
+
+    def __len__(self) -> int:
+        return self.total
+
+    def batch(self, indices) -> Batch:
+        rows = []
+        for i in indices:
+            f = int(np.searchsorted(self.first, i, side="right") - 1)
+            start = (int(i) - int(self.first[f])) * self.seq_len
+            rows.append(np.asarray(self.maps[f][start : start + self.seq_len], dtype=np.int64))
+        input_ids = torch.from_numpy(np.stack(rows))
+        return Batch(input_ids, input_ids.clone())
+
+
+def load_examples(stage: str, paths: list[Path], seq_len: int):
+    if stage == "pretrain":
+        # Token shards are raw uint16; Parquet files beside them (a document sidecar) are not.
+        tokens = [p for p in paths if p.suffix != ".parquet"]
+        if not tokens:
+            raise FFDataError(f"pretrain needs uint16 token shards, found only {paths[:1]}")
+        return TokenBlocks(tokens, seq_len)
+    return load_sft(paths, seq_len)
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def step_indices(order: np.ndarray, step_in_epoch: int, global_batch: int) -> np.ndarray:
+    """The `global_batch` example indices of one optimizer step (wrapping at the epoch's end)."""
+    positions = step_in_epoch * global_batch + np.arange(global_batch)
+    return order[positions % len(order)]
+
+
+def micro_batches(step_idx: np.ndarray, rank: int, world: int, micro: int) -> list[np.ndarray]:
+    """This rank's share of a step, split into micro batches (accumulation order)."""
+    share = np.array_split(step_idx, world)[rank]
+    return [share[i : i + micro] for i in range(0, len(share), micro)]

@@ -1,0 +1,237 @@
+"""The trainer's pieces without DeepSpeed: run manifests, schedule, data order, loss mask, loss."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ffdata.errors import FFDataError
+from ffdata.records import render_prompt
+from ffdata.tokenizer import EOT_ID, decode, encode
+from ffllm.train.config import deepspeed_config, load_run, lr_at, parse_run, total_steps
+from ffllm.train.data import (
+    TokenBlocks,
+    epoch_order,
+    load_examples,
+    load_sft,
+    micro_batches,
+    step_indices,
+)
+from ffllm.train.loss import IGNORE, chunked_lm_loss, reference_lm_loss, shift_targets
+from ffllm.train.model import LMWithLoss, build_model, count_params, flops_per_token
+from tests.train_fixtures import build_fixture_set, write_run
+
+REPO = Path(__file__).resolve().parent.parent
+MANIFESTS = REPO / "manifests" / "train"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    base = tmp_path_factory.mktemp("parts")
+    return build_fixture_set(base / "project", base / "root")
+
+
+# --- run manifests ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", sorted(MANIFESTS.glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_run_manifests_parse(path):
+    run = load_run(path)
+    assert run.name == path.stem or run.lora is not None
+
+
+def test_ff313_repair_reproduces_the_card():
+    run = load_run(MANIFESTS / "ff313_repair.yaml")
+    train_rows = 10_714 + 929 + 3_562  # repair_blocks Blocks A, B, D
+    steps_per_epoch = -(-train_rows // run.batch.global_)
+    total = total_steps(run, steps_per_epoch)
+    assert (steps_per_epoch, total, run.schedule.early_stop_step) == (119, 357, 200)
+    assert run.optim.lr == 2.5e-6 and run.schedule.epochs == 3
+    assert run.checkpoint.every == 50
+    assert [s for s in range(1, 201) if s % run.checkpoint.every == 0] == [50, 100, 150, 200]
+    assert run.data.train_parts == ["A", "B", "D"] and run.data.eval_part == "validation"
+    # cosine over the full 357 steps, not over the 200 that run
+    assert lr_at(0, run.optim, total) == pytest.approx(2.5e-6)
+    assert lr_at(199, run.optim, total) == pytest.approx(
+        0.5 * 2.5e-6 * (1 + np.cos(np.pi * 199 / 357))
+    )
+    assert run.batch.accumulation(8) == 4
+
+
+def test_unknown_key_and_bad_values_are_named(tmp_path):
+    path = write_run(tmp_path / "run.yaml", optim={"lr": 1e-3, "betas2": [0.9, 0.99]})
+    with pytest.raises(FFDataError, match=r"run.yaml: invalid run manifest: optim.betas2: unknown"):
+        load_run(path)
+    with pytest.raises(FFDataError, match="model: .*exactly one of 'preset' or 'init'"):
+        parse_run(
+            {**load_run(write_run(tmp_path / "ok.yaml")).model_dump(by_alias=True),
+             "model": {"preset": "tiny", "init": "x"}},
+            "inline",
+        )
+    run = load_run(write_run(tmp_path / "b.yaml", batch={"micro": 3, "global": 8}))
+    with pytest.raises(FFDataError, match="batch.global 8 is not a multiple of micro 3"):
+        run.batch.accumulation(1)
+
+
+def test_deepspeed_config_is_generated_and_overridable(tmp_path):
+    run = load_run(
+        write_run(
+            tmp_path / "run.yaml",
+            deepspeed={"zero_optimization": {"reduce_bucket_size": 123}, "gradient_clipping": 0.5},
+        )
+    )
+    cfg = deepspeed_config(run, world_size=2, bf16=True)
+    assert cfg["zero_optimization"]["stage"] == 2
+    assert cfg["zero_optimization"]["reduce_bucket_size"] == 123  # overridden
+    assert cfg["zero_optimization"]["overlap_comm"] is True  # kept: merge is key by key
+    assert cfg["gradient_clipping"] == 0.5
+    assert cfg["bf16"]["enabled"] and cfg["zero_allow_untested_optimizer"]
+    assert cfg["train_batch_size"] == 8 and cfg["gradient_accumulation_steps"] == 1
+
+
+def test_lr_schedule_warmup_and_cosine(tmp_path):
+    run = load_run(write_run(tmp_path / "run.yaml"))
+    opt = run.optim  # lr 3e-3, min 3e-4, warmup 2
+    lrs = [lr_at(s, opt, 12) for s in range(12)]
+    assert lrs[:3] == pytest.approx([1.5e-3, 3e-3, 3e-3])
+    assert all(a >= b for a, b in zip(lrs[2:], lrs[3:], strict=False))
+    assert lr_at(12, opt, 12) == pytest.approx(3e-4)  # the floor at the end of the schedule
+
+
+# --- data ------------------------------------------------------------------------------------
+
+
+def test_order_is_seeded_and_steps_cover_an_epoch():
+    a, b = epoch_order(21, seed=1, epoch=0), epoch_order(21, seed=1, epoch=0)
+    assert (a == b).all() and not (a == epoch_order(21, seed=1, epoch=1)).all()
+    steps = [step_indices(a, s, 8) for s in range(3)]  # 3 steps of 8 cover 21 (3 wrap around)
+    assert sorted(set(np.concatenate(steps))) == list(range(21))
+    assert (steps[2][-3:] == a[:3]).all()
+    parts = [micro_batches(steps[0], rank, 2, 2) for rank in range(2)]
+    assert [len(m) for p in parts for m in p] == [2, 2, 2, 2]
+    assert (np.concatenate([m for p in parts for m in p]) == steps[0]).all()
+
+
+def test_no_loss_on_prompt_tokens(built):
+    examples = load_sft(built.shard_paths("train"), seq_len=128)
+    batch = examples.batch([0, 1, 2])
+    table = built.read_table("train").slice(0, 3).to_pylist()
+    for row, rec in enumerate(table):
+        prompt = encode(render_prompt(rec["instruction"], rec["system"]))
+        response = encode(rec["response"]) + [EOT_ID]
+        labels = batch.labels[row].tolist()
+        ids = batch.input_ids[row].tolist()
+        n = len(prompt) + len(response)
+        assert ids[:n] == prompt + response
+        assert labels[: len(prompt)] == [IGNORE] * len(prompt)  # the prompt: no loss
+        assert labels[len(prompt) : n] == response  # the response and its end-of-text
+        assert labels[n:] == [IGNORE] * (len(labels) - n)  # padding (end-of-text): no loss
+        assert all(t == EOT_ID for t in ids[n:])
+        assert decode([t for t in labels if t != IGNORE]) == rec["response"] + "<|endoftext|>"
+
+    # The gradient says the same: no position whose next token is prompt or padding gets any.
+    torch.manual_seed(0)
+    model = build_model("tiny", None)
+    hidden = model.transformer(input_ids=batch.input_ids).last_hidden_state
+    hidden.retain_grad()
+    chunked_lm_loss(hidden, model.lm_head.weight, batch.labels, chunk=50).backward()
+    per_position = hidden.grad.abs().sum(-1)
+    labelled = shift_targets(batch.labels) != IGNORE
+    assert (per_position[~labelled] == 0).all()
+    assert (per_position[labelled] > 0).all()
+
+
+def test_template_mismatch_is_a_named_error(built, tmp_path):
+    import pyarrow.parquet as pq
+
+    path = built.shard_paths("train")[0]
+    table = pq.read_table(path)
+    text = table.column("text").to_pylist()
+    text[5] = text[5].replace("### Response:", "### Answer:")
+    bad = tmp_path / "bad.parquet"
+    pq.write_table(table.set_column(table.schema.get_field_index("text"), "text", [text]), bad)
+    with pytest.raises(FFDataError, match=r"bad.parquet: row 5: field 'text'"):
+        load_sft([bad], seq_len=128)
+
+
+def test_pretrain_token_blocks(tmp_path):
+    a, b = tmp_path / "a.bin", tmp_path / "b.bin"
+    np.arange(0, 10, dtype=np.uint16).tofile(a)  # 2 blocks of 4 (2 tokens left over)
+    np.arange(100, 112, dtype=np.uint16).tofile(b)  # 3 blocks of 4
+    blocks = load_examples("pretrain", [a, b, tmp_path / "docs.parquet"], seq_len=4)
+    assert len(blocks) == 5
+    batch = blocks.batch([1, 2, 4])
+    assert batch.input_ids.tolist() == [[4, 5, 6, 7], [100, 101, 102, 103], [108, 109, 110, 111]]
+    assert (batch.labels == batch.input_ids).all()
+
+
+# --- model and loss --------------------------------------------------------------------------
+
+
+def test_chunked_loss_matches_the_full_logits_loss():
+    torch.manual_seed(0)
+    model = build_model("tiny", None)
+    ids = torch.randint(0, 50257, (3, 37))
+    labels = ids.clone()
+    labels[:, :9] = IGNORE
+    labels[2, 20:] = IGNORE
+
+    def grads(fn):
+        model.zero_grad()
+        loss = fn()
+        loss.backward()
+        return loss.detach(), [p.grad.clone() for p in model.parameters()]
+
+    ref_loss, ref = grads(lambda: reference_lm_loss(model(input_ids=ids).logits, labels))
+    for chunk in (7, 4096):  # chunk boundaries inside and beyond the 111 positions
+        loss, got = grads(
+            lambda c=chunk: chunked_lm_loss(
+                model.transformer(input_ids=ids).last_hidden_state,
+                model.lm_head.weight,
+                labels,
+                c,
+            )
+        )
+        assert loss.item() == pytest.approx(ref_loss.item(), rel=1e-6)
+        for g, r in zip(got, ref, strict=True):
+            torch.testing.assert_close(g, r, rtol=1e-4, atol=1e-6)
+    hf_loss, _ = grads(lambda: LMWithLoss(model, "hf")(ids, labels))
+    assert hf_loss.item() == pytest.approx(ref_loss.item(), rel=1e-6)
+
+
+def test_2b_preset_is_the_ff_config():
+    from transformers import GPT2LMHeadModel
+
+    from ffllm.train.model import preset_config
+
+    with torch.device("meta"):
+        model = GPT2LMHeadModel(preset_config("2b"))
+    n = count_params(model)
+    assert n == 2_018_641_920
+    assert flops_per_token(n, 38, 2048, 1024) == pytest.approx(13.068e9, rel=1e-3)
+
+
+def test_lora_trains_adapters_only_and_exports_merged(tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from ffllm.train.checkpoint import export_hf
+    from ffllm.train.config import LoraSpec
+    from ffllm.train.trainer import add_lora
+
+    torch.manual_seed(0)
+    model = build_model("tiny", None)
+    peft_model = add_lora(model, LoraSpec(r=4, alpha=8, dropout=0.0))
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n for n in trainable)
+    for name, p in model.named_parameters():  # make the adapters do something
+        if "lora_B" in name:
+            torch.nn.init.normal_(p, std=0.02)
+    ids = torch.randint(0, 50257, (2, 16))
+    with torch.no_grad():
+        expected = peft_model(input_ids=ids).logits
+    export_hf(model, tmp_path / "hf", peft_model)
+    loaded = AutoModelForCausalLM.from_pretrained(tmp_path / "hf")
+    assert not any("lora" in k for k in loaded.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(input_ids=ids).logits, expected, rtol=1e-4, atol=1e-4)
