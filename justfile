@@ -13,6 +13,14 @@ default:
 build name *args:
     ffdata build "$@"
 
+# Run the saved SQL audits on a set's latest build (e.g. just audit repair_blocks --root s3://…)
+audit name *args:
+    ffdata audit "$@"
+
+# Train (or resume) a run from manifests/train/RUN.yaml (e.g. just train tiny_repair --root …)
+train run *args:
+    shift; ffllm train "manifests/train/{{run}}.yaml" "$@"
+
 # The whole test suite (what CI runs), then the linter
 test *args:
     pytest -q "$@"

@@ -60,7 +60,9 @@ def build(ctx) -> None:
                              tokens=stats["tokens"], format="uint16-le")  # fmt: skip
         side = pq.read_table(ctx.staging / f"{stem}.parquet",
                              columns=["doc_id", "source", "module", "length"]).to_pydict()  # fmt: skip
-        for doc_id, src, mod, n in zip(side["doc_id"], side["source"], side["module"], side["length"]):
+        for doc_id, src, mod, n in zip(
+            side["doc_id"], side["source"], side["module"], side["length"], strict=True
+        ):
             tokens_by_source[src] += n + 1
             tokens_by_module[mod] += n + 1
             rows_by_source[src] += 1
@@ -81,7 +83,10 @@ def build(ctx) -> None:
         ctx.rows_read[src.name] += inputs[src.name]
         ctx.kept_by_source[src.name] += kept
     for r in dropped:
-        detail = f"{r['doc_id']}: {r['detail']}" if r["detail"] else r["doc_id"]
+        if r["reason"].startswith("contaminated:"):  # "<eval item>: <n-gram>", as every builder
+            detail = f"{r['detail']} (doc {r['doc_id']})"
+        else:
+            detail = f"{r['doc_id']}: {r['detail']}" if r["detail"] else r["doc_id"]
         ctx.drop(r["source"], r["source_row"], r["reason"], detail)
     for r in pipe.reported_rows():
         ctx.contaminated_reported[r["reason"]] += 1
@@ -104,8 +109,10 @@ def build(ctx) -> None:
             "dedup": {k: v for k, v in cfg.dedup.items() if k != "finder_workers"},
             "tokens_per_shard": cfg.tokens_per_shard,
             "tokenizer": "gpt2 (tiktoken, bundled BPE; EOT 50256 after each document)",
-            "stages": {k: {"tasks": v["tasks"], "ran": v["ran"], "skipped": v["skipped"]}
-                       for k, v in pipe.ran.items()},  # fmt: skip
+            "stages": {
+                k: {"tasks": v["tasks"], "ran": v["ran"], "skipped": v["skipped"]}
+                for k, v in pipe.ran.items()
+            },  # fmt: skip
         }
     )
     if not cfg.keep_work:

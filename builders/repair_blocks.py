@@ -28,6 +28,12 @@ def _norm(q: str) -> str:
     return re.sub(r"\W+", " ", q.casefold()).strip()
 
 
+def _question_id(c: mcq.Candidate) -> str:
+    """What "the same question" means: the text, plus the right answer for MCQ, whose stems
+    may legitimately repeat ("Which of these people is best known as a composer?")."""
+    return _norm(c.question) + ("|" + _norm(c.answer) if c.is_mcq else "")
+
+
 def quotas(targets: dict, block_a_source: str) -> dict[str, dict[str, int]]:
     """{block: {pool: n}} with A taken from `A_hf` when Block A comes from the hub."""
     out = {}
@@ -86,59 +92,79 @@ class Drawer:
                 self.letters[(part, block)] = mcq.balanced_letters(n, rng)
 
     def fresh(self, c: mcq.Candidate) -> bool:
-        return c.key not in self.used_keys and _norm(c.question) not in self.used_questions
+        return c.key not in self.used_keys and _question_id(c) not in self.used_questions
 
     def record(self, block, part, pool_name, source, row, c: mcq.Candidate):
-        meta = {**c.meta, "pool": pool_name, "key": c.key}
+        """Render a candidate; an MCQ takes (pops) the next letter of its part's sequence."""
+        meta = {**c.meta, "pool": pool_name, "key": c.key, "part": part}
         if c.is_mcq:
             letters = self.letters[(part, block)]
             if not letters:
                 raise FFDataError(f"internal: no MCQ letters left for {part}/{block}")
-            instruction, response, options = mcq.render(c, letters[-1])
+            instruction, response, options = mcq.render(c, letters.pop())
             meta.update(options=options, answer=response, correct=c.answer)
         else:
             instruction, response = c.question, c.answer
         kwargs = {"allow_steps": True} if c.format == "numeric" else {}
         if not verify(c.format, response, **kwargs):
-            raise FFDataError(f"pool {pool_name}: item {c.key} is not valid {c.format}: {response!r}")
+            raise FFDataError(
+                f"pool {pool_name}: item {c.key} is not valid {c.format}: {response!r}"
+            )
         rec = make_record(
-            set_name=self.ctx.set_name, block=block, source=source, source_row=row,
-            seed=self.seed, instruction=instruction, response=response, format=c.format,
-            category=c.category or pools.POOLS[pool_name].category, meta=meta,
+            set_name=self.ctx.set_name,
+            block=block,
+            source=source,
+            source_row=row,
+            seed=self.seed,
+            instruction=instruction,
+            response=response,
+            format=c.format,
+            category=c.category or pools.POOLS[pool_name].category,
+            meta=meta,
         )
         rec["id"] = record_id(c.key, row, self.seed)
         return rec
 
-    def take(self, block, part, pool_name, source, row, c) -> bool:
-        """Decontaminate and emit; True if the item was kept."""
-        rec = self.record(block, part, pool_name, source, row, c)
-        if not self.ctx.keep(rec):
-            return False
-        if c.is_mcq:
-            self.letters[(part, block)].pop()
-        self.used_keys.add(c.key)
-        self.used_questions.add(_norm(c.question))
-        self.used_rows[source].add(row)
-        self.ctx.emit(part, rec)
-        return True
-
     def fill(self, block, pool_name, items, n_val, n_train, on_skip=None):
         """Take validation then training items from a shuffled iterable of
-        (source, row, candidate); returns the items never reached."""
+        (source, row, candidate). Items are decontaminated in batches (one vectorized scan); a
+        dropped MCQ gives its letter back to the sequence, so the letters stay exactly balanced.
+        """
         need = {"validation": n_val, block: n_train}
         got = Counter()
         items = iter(items)
-        for source, row, c in items:
-            part = "validation" if got["validation"] < n_val else block
-            if got[part] >= need[part]:
-                return items
-            if not self.fresh(c):
-                self.skipped[f"{pool_name}:duplicate_question"] += 1
-                if on_skip:
-                    on_skip(source, row, "duplicate", c.key)
-                continue
-            if self.take(block, part, pool_name, source, row, c):
-                got[part] += 1
+        exhausted = False
+        while not exhausted and (got["validation"] < n_val or got[block] < n_train):
+            batch = []
+            slots = {part: need[part] - got[part] for part in need}
+            while len(batch) < sum(slots.values()):
+                nxt = next(items, None)
+                if nxt is None:
+                    exhausted = True
+                    break
+                source, row, c = nxt
+                if not self.fresh(c):
+                    self.skipped[f"{pool_name}:duplicate_question"] += 1
+                    if on_skip:
+                        on_skip(source, row, "duplicate", c.key)
+                    continue
+                # a question is spent once tried, kept or not, so nothing repeats
+                self.used_keys.add(c.key)
+                self.used_questions.add(_question_id(c))
+                part = "validation" if len(batch) < slots["validation"] else block
+                batch.append((part, source, row, c))
+            records = [
+                self.record(block, part, pool_name, src, row, c) for part, src, row, c in batch
+            ]
+            for (part, src, row, c), rec, kept in zip(
+                batch, records, self.ctx.keep_batch(records), strict=True
+            ):
+                if kept:
+                    got[part] += 1
+                    self.used_rows[src].add(row)
+                    self.ctx.emit(part, rec)
+                elif c.is_mcq:
+                    self.letters[(part, block)].append(rec["response"])
         if got["validation"] < n_val or got[block] < n_train:
             short = n_val + n_train - got["validation"] - got[block]
             raise FFDataError(
@@ -146,7 +172,6 @@ class Drawer:
                 f"{n_val + n_train} ({n_train} train + {n_val} validation), found only "
                 f"{n_val + n_train - short} usable items ({short} short)"
             )
-        return iter(())
 
 
 def _shuffled(items: list, seed, name: str) -> list:
@@ -163,8 +188,10 @@ def build(ctx) -> None:
     val = stratify(q, int(m.targets.get("validation", 0)))
     drawer = Drawer(ctx, q, val)
 
-    needed_tables = sorted({pools.POOLS[p].source for b in q for p in q[b]
-                            if pools.POOLS[p].kind == "table"} | ({"anchors", "persons"}))
+    needed_tables = sorted(
+        {pools.POOLS[p].source for b in q for p in q[b] if pools.POOLS[p].kind == "table"}
+        | ({"anchors", "persons"})
+    )
     tables = {}
     for name in needed_tables:
         spec = m.source(name)
@@ -192,7 +219,8 @@ def build(ctx) -> None:
     for name, table in tables.items():
         for r in table.rows:
             if r["_row"] not in drawer.used_rows[name]:
-                ctx.drop(name, r["_row"], "unused", "no quota drew a question from this row")
+                reason = "reference_table" if name == "anchors" else "unused"
+                ctx.drop(name, r["_row"], reason, "no quota drew a question from this row")
     for source, rows in rows_cache.items():
         for idx, _row, status in rows:
             if status == "pending":
@@ -233,11 +261,11 @@ def _fill_rows(ctx, drawer, block, pool_name, pool, n_val, n_train, cache):
 
 
 def _track(items, status):
-    """Mark a row handled as soon as the drawer looks at it (kept, contaminated or skipped)."""
+    """Mark a row handled as soon as the drawer takes it (it is then kept, dropped as
+    contaminated, or skipped as a duplicate); rows never taken stay pending -> over_quota."""
     for source, idx, c in items:
+        status[idx][2] = "seen"
         yield source, idx, c
-        if status[idx][2] == "pending":
-            status[idx][2] = "seen"
 
 
 def _fill_numeric(ctx, drawer, block, pool_name, pool, n_val, n_train):
@@ -256,10 +284,19 @@ def _fill_numeric(ctx, drawer, block, pool_name, pool, n_val, n_train):
                 c = pools.numeric_mcq(p, ctx.seed)
             else:
                 c = mcq.Candidate(
-                    key=f"numeric:{fam}:{stream}:{p.index}", question=p.question,
-                    answer=p.response, category=fam, format="numeric",
-                    meta={"generator": "numeric", "family": fam, "variant": p.variant,
-                          "seed": stream, "index": p.index, "answer_value": p.answer},
+                    key=f"numeric:{fam}:{stream}:{p.index}",
+                    question=p.question,
+                    answer=p.response,
+                    category=fam,
+                    format="numeric",
+                    meta={
+                        "generator": "numeric",
+                        "family": fam,
+                        "variant": p.variant,
+                        "seed": stream,
+                        "index": p.index,
+                        "answer_value": p.answer,
+                    },
                 )
             yield pool.source, i, c
 
@@ -273,8 +310,14 @@ def _targets(targets, q, val, tables, drawer, mode) -> dict:
         t = r["table"]
         if t not in tables:
             continue
-        col = {"inventions": "inventor", "discoveries": "scientist", "literature": "author",
-               "music": "composer", "art": "artist", "philosophy": "philosopher"}[t]
+        col = {
+            "inventions": "inventor",
+            "discoveries": "scientist",
+            "literature": "author",
+            "music": "composer",
+            "art": "artist",
+            "philosophy": "philosopher",
+        }[t]
         credits = tables[t].column(col)
         anchor_share.setdefault(r["category"], {})[r["anchor"]] = round(
             credits.count(r["anchor"]) / len(credits), 4

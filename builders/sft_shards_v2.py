@@ -18,8 +18,23 @@ Each variant row names its parent (`meta.parent_id`, `meta.parent_source`).
 
 import hashlib
 
-from ffdata.adapters import Conversation, boxed, conversation_adapter, to_instruction_response
-from ffdata.cleaning import ExactDedup, MinHashDedup, empty_turn, refusal, scrub_pii
+from ffdata.adapters import (
+    Conversation,
+    boxed,
+    conversation_adapter,
+    require_pinned,
+    to_instruction_response,
+)
+from ffdata.cleaning import (
+    ExactDedup,
+    MinHashDedup,
+    dedup_key,
+    empty_turn,
+    pii_mask,
+    refusal,
+    refusal_mask,
+    scrub_pii,
+)
 from ffdata.errors import FFDataError
 from ffdata.formats import final_number, is_numeric
 from ffdata.records import SYSTEM_PROMPT, make_record, render_alpaca
@@ -91,54 +106,76 @@ class Pipeline:
             ctx.drop(name, idx, "over_quota")  # cheap path once the cap is surely reached
             return
         conv = adapter(row, f"source {name!r} row {idx}")
-        reason, detail = _source_flags(conv, english_only), ""
+        reason = _source_flags(conv, english_only)
         if reason is None:
             split = to_instruction_response(conv)
             if isinstance(split, str):
                 reason = split
-        if reason is None:
-            instruction, response, meta = split
-            if hit := refusal(response):
-                reason, detail = "refusal", hit
         if reason is not None:
-            ctx.drop(name, idx, reason, detail)
+            ctx.drop(name, idx, reason)
             return
-        instruction, pii_i = scrub_pii(instruction)
-        response, pii_r = scrub_pii(response)
-        if self.exact.is_duplicate(instruction, response):
-            ctx.drop(name, idx, "duplicate")
-            return
-        if self.near is not None and self.near.is_near_duplicate(instruction):
-            ctx.drop(name, idx, "near_duplicate")
-            return
-        pii = {k: pii_i.get(k, 0) + pii_r.get(k, 0) for k in sorted(set(pii_i) | set(pii_r))}
-        if pii:
-            meta["pii_scrubbed"] = pii
+        instruction, response, meta = split
         if conv.redacted:
             meta["source_redacted"] = True
         meta.update({f"source_{k}": v for k, v in conv.meta.items()})
-        rec = make_record(
-            set_name=ctx.set_name,
-            block="core",
-            source=name,
-            source_row=idx,
-            seed=ctx.seed,
-            instruction=instruction,
-            response=response,
-            format="free",
-            category=spec.adapter or name,
-            meta=meta,
-        )
-        self.pending.append(rec)
+        self.pending.append((spec, idx, instruction, response, meta))
         if len(self.pending) >= BATCH:
             self.flush()
 
     # --- per batch --------------------------------------------------------------------------
+    def _clean(self, batch: list[tuple]) -> list[dict]:
+        """Refusals, PII, exact and near duplicates for a batch, in row order: records left."""
+        ctx = self.ctx
+        refused = refusal_mask([b[3] for b in batch])
+        maybe_pii = pii_mask([f"{b[2]}\n{b[3]}" for b in batch])
+        rows = []
+        for (spec, idx, instruction, response, meta), ref, pii in zip(
+            batch, refused, maybe_pii, strict=True
+        ):
+            if ref and (hit := refusal(response)):
+                ctx.drop(spec.name, idx, "refusal", hit)
+                continue
+            if pii:
+                instruction, pii_i = scrub_pii(instruction)
+                response, pii_r = scrub_pii(response)
+                found = {k: pii_i.get(k, 0) + pii_r.get(k, 0) for k in sorted({*pii_i, *pii_r})}
+                if found:
+                    meta["pii_scrubbed"] = found
+            if self.exact.is_duplicate(dedup_key(instruction, response)):
+                ctx.drop(spec.name, idx, "duplicate")
+                continue
+            rows.append((spec, idx, instruction, response, meta))
+        if self.near is not None and rows:
+            keys = self.near.band_keys(self.near.signatures([r[2] for r in rows]))
+            survivors = []
+            for r, k in zip(rows, keys, strict=True):
+                if self.near.is_near_duplicate(k):
+                    ctx.drop(r[0].name, r[1], "near_duplicate")
+                else:
+                    survivors.append(r)
+            rows = survivors
+        return [
+            make_record(
+                set_name=ctx.set_name,
+                block="core",
+                source=spec.name,
+                source_row=idx,
+                seed=ctx.seed,
+                instruction=instruction,
+                response=response,
+                format="free",
+                category=spec.adapter or spec.name,
+                meta=meta,
+            )
+            for spec, idx, instruction, response, meta in rows
+        ]
+
     def flush(self) -> None:
         batch, self.pending = self.pending, []
         if not batch:
             return
         ctx = self.ctx
+        batch = self._clean(batch)
         batch = [r for r, keep in zip(batch, ctx.keep_batch(batch), strict=True) if keep]
         kept_core = []
         for rec, tok in zip(batch, tokenize_records(batch, **self.tok_args), strict=True):
@@ -204,6 +241,7 @@ class Pipeline:
 
 
 def build(ctx) -> None:
+    require_pinned(ctx.manifest)
     pipe = Pipeline(ctx)
     for spec in ctx.manifest.sources:
         adapter = conversation_adapter(spec.adapter or spec.name)

@@ -313,7 +313,7 @@ def q_gsm8k(row: dict, where: str) -> Question:
     solved = gsm8k_solution(_field(row, "answer", str, where))
     if solved is None:
         raise FFDataError(f"{where}: field 'answer' has no '#### <answer>' line")
-    return Question(question, solved[1], "numeric")
+    return Question(question, solved[1], "numeric", meta={"solution": solved[0]})
 
 
 def boxed(solution: str) -> str:
@@ -371,3 +371,75 @@ def question_adapter(name: str):
         raise FFDataError(
             f"unknown question adapter {name!r} (known: {sorted(QUESTION_ADAPTERS)})"
         ) from None
+
+
+# ------------------------------------------------------------------------- preference adapters
+
+
+@dataclass
+class Pair:
+    instruction: str
+    chosen: str
+    rejected: str
+    score_chosen: float | None = None
+    score_rejected: float | None = None
+    meta: dict = field(default_factory=dict)
+
+
+def p_ultrafeedback(row: dict, where: str) -> Pair:
+    """argilla/ultrafeedback-binarized-preferences: mean preference ratings as scores."""
+    return Pair(
+        _field(row, "instruction", str, where),
+        _field(row, "chosen_response", str, where),
+        _field(row, "rejected_response", str, where),
+        float(_field(row, "chosen_avg_rating", (int, float), where)),
+        float(_field(row, "rejected_avg_rating", (int, float), where)),
+        {k: row[k] for k in ("source", "chosen_model") if isinstance(row.get(k), str)},
+    )
+
+
+def p_alpaca_farm(row: dict, where: str) -> Pair:
+    """tatsu-lab/alpaca_farm preference splits: `preference` names the better output (1 or 2)."""
+    out1 = _field(row, "output_1", str, where)
+    out2 = _field(row, "output_2", str, where)
+    pref = _field(row, "preference", int, where)
+    if pref not in (1, 2):
+        raise FFDataError(f"{where}: field 'preference' should be 1 or 2, got {pref}")
+    chosen, rejected = (out1, out2) if pref == 1 else (out2, out1)
+    return Pair(alpaca_instruction(row, where), chosen, rejected)
+
+
+def p_pairs(row: dict, where: str) -> Pair:
+    """The plain `prompt, chosen, rejected` layout (optional `score_chosen`/`score_rejected`)."""
+    scores = [row.get("score_chosen"), row.get("score_rejected")]
+    for name, s in zip(("score_chosen", "score_rejected"), scores, strict=True):
+        if s is not None and not isinstance(s, int | float):
+            raise FFDataError(f"{where}: field {name!r} should be a number")
+    return Pair(
+        _field(row, "prompt", str, where),
+        _field(row, "chosen", str, where),
+        _field(row, "rejected", str, where),
+        *[None if s is None else float(s) for s in scores],
+    )
+
+
+PAIR_ADAPTERS = {"ultrafeedback": p_ultrafeedback, "alpaca_farm": p_alpaca_farm, "pairs": p_pairs}
+
+
+def pair_adapter(name: str):
+    try:
+        return PAIR_ADAPTERS[name]
+    except KeyError:
+        raise FFDataError(
+            f"unknown pair adapter {name!r} (known: {sorted(PAIR_ADAPTERS)})"
+        ) from None
+
+
+def require_pinned(manifest) -> None:
+    """Hub sources must name a commit: a branch or a placeholder would make builds drift."""
+    for s in manifest.sources:
+        if s.loader == "hf" and not re.fullmatch(r"[0-9a-f]{40}", s.revision or ""):
+            raise FFDataError(
+                f"{manifest.name}: source {s.name!r} ({s.uri}) has revision {s.revision!r}, "
+                "not a 40-hex hub commit: pin it before building"
+            )

@@ -8,7 +8,8 @@ Reasons used by the SFT builders:
 - `too_long`: longer than the token limit after templating (or `prompt_too_long` when
   truncating cannot help because the prompt alone fills the limit)
 - `duplicate`: same normalized instruction + response as an earlier row
-- `near_duplicate`: MinHash LSH finds an earlier instruction with estimated Jaccard ≳ 0.8
+- `near_duplicate`: MinHash LSH puts the instruction in a bucket with an earlier one
+  (word 5-gram Jaccard ≳ 0.8)
 - `contaminated:<evalset>`: decided by ffdata.decontam through BuildContext.keep_batch
 
 PII is scrubbed, not dropped: e-mail addresses, phone numbers and IP addresses become
@@ -19,11 +20,22 @@ import re
 import unicodedata
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import xxhash
+
+# Batch steps run Arrow's RE2 kernels over a whole batch of texts at once: Python's `re` costs
+# ~50-100 µs per long text per pattern, more than tokenizing it. Python patterns then run only
+# on the few rows a batch pattern flags (to get the exact match or do the replacement).
+
+
+def _strings(texts: list[str]) -> pa.Array:
+    return pa.array(texts, pa.string())
+
 
 # ------------------------------------------------------------------------- refusals
 
-_REFUSAL = re.compile(
+_REFUSAL_PATTERN = (
     r"\bas an ai(?: language)? model\b"
     r"|\bas a language model\b"
     r"|\bas an ai (?:assistant|developed by)\b"
@@ -31,14 +43,22 @@ _REFUSAL = re.compile(
     r"|\bi (?:cannot|can't|can not) (?:fulfill|comply with|assist with|help with) (?:that|this|your)"
     r"|\bi(?:'m| am) (?:sorry|afraid),? but i (?:cannot|can't|am unable to|won't)\b"
     r"|\bi(?:'m| am) not able to (?:provide|assist|help) with (?:that|this)\b"
-    r"|\bmy (?:knowledge cutoff|training data) (?:date )?(?:is|goes up to)\b",
-    re.IGNORECASE,
+    r"|\bmy (?:knowledge cutoff|training data) (?:date )?(?:is|goes up to)\b"
 )
+_REFUSAL = re.compile(_REFUSAL_PATTERN, re.IGNORECASE)
 
 
 def refusal(response: str) -> str | None:
+    """The refusal / AI-boilerplate phrase in a response, or None."""
     m = _REFUSAL.search(response.replace("\u2019", "'"))
     return m.group(0).lower() if m else None
+
+
+def refusal_mask(responses: list[str]) -> np.ndarray:
+    """refusal(r) is not None, for a batch, in one RE2 pass."""
+    arr = pc.replace_substring(_strings(responses), "\u2019", "'")
+    hit = pc.match_substring_regex(arr, _REFUSAL_PATTERN, ignore_case=True)
+    return hit.to_numpy(zero_copy_only=False)
 
 
 def empty_turn(messages: list[dict]) -> bool:
@@ -47,21 +67,25 @@ def empty_turn(messages: list[dict]) -> bool:
 
 # ------------------------------------------------------------------------- PII
 
-_EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")
-_IPV4 = re.compile(r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b")
-# International or North-American phone numbers with separators; bare digit runs (years, sums,
-# ids) are left alone because they are far more often not phone numbers.
-_PHONE = re.compile(
-    r"(?<![\w.])(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?|\d{2,4}[ .-])\d{3,4}[ .-]\d{3,4}(?![\w.])"
+_EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
+_IPV4 = r"(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)"
+# Phone numbers: with a +country code, a (area code), or the North-American 3-3-4 shape. Bare
+# digit runs and arithmetic ("960-480-120=360" in worked solutions) are left alone.
+_PHONE = (
+    r"(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]\d{2,4}){2,4}"
+    r"|\(\d{3}\)[ .-]?\d{3}[ .-]\d{4}"
+    r"|\d{3}[ .-]\d{3}[ .-]\d{4})"
 )
-_PII = (("email", _EMAIL, "<EMAIL>"), ("ip", _IPV4, "<IP>"), ("phone", _PHONE, "<PHONE>"))
-_PII_HINT = re.compile(r"@|\d[ .()-]*\d")  # cheap pre-check: most texts have no PII at all
+_PII = (
+    ("email", re.compile(rf"\b{_EMAIL}\b"), "<EMAIL>"),
+    ("ip", re.compile(rf"\b{_IPV4}\b"), "<IP>"),
+    ("phone", re.compile(rf"(?<![\w.+=-]){_PHONE}(?![\w=]|[.-]\d)"), "<PHONE>"),
+)
+_PII_ANY = f"{_EMAIL}|{_IPV4}|{_PHONE}"  # RE2 has no look-arounds: a superset of the above
 
 
 def scrub_pii(text: str) -> tuple[str, dict]:
     """Text with PII replaced, and {kind: count} of replacements."""
-    if not _PII_HINT.search(text):
-        return text, {}
     counts = {}
     for kind, pattern, token in _PII:
         text, n = pattern.subn(token, text)
@@ -70,26 +94,34 @@ def scrub_pii(text: str) -> tuple[str, dict]:
     return text, counts
 
 
-# ------------------------------------------------------------------------- exact duplicates
+def pii_mask(texts: list[str]) -> np.ndarray:
+    """Rows that may hold PII (a superset of what scrub_pii replaces), in one RE2 pass."""
+    return pc.match_substring_regex(_strings(texts), _PII_ANY).to_numpy(zero_copy_only=False)
 
-_SPACE = re.compile(r"\s+")
+
+# ------------------------------------------------------------------------- exact duplicates
 
 
 def normalize(text: str) -> str:
     """NFKC, lower case, runs of whitespace -> one space: what 'the same text' means here."""
     if not text.isascii():
         text = unicodedata.normalize("NFKC", text)
-    return _SPACE.sub(" ", text.lower()).strip()
+    return " ".join(text.lower().split())
+
+
+def dedup_key(instruction: str, response: str) -> int:
+    """64-bit key of normalize(instruction) + NUL + normalize(response) (a chance collision
+    among 10^6 rows is ~3e-8)."""
+    return xxhash.xxh3_64_intdigest(f"{normalize(instruction)}\x00{normalize(response)}")
 
 
 class ExactDedup:
-    """Seen set of 128-bit hashes of normalized instruction + response; first one wins."""
+    """Seen set of keys (dedup_keys); the first row with a key wins."""
 
     def __init__(self):
         self.seen: set[int] = set()
 
-    def is_duplicate(self, instruction: str, response: str) -> bool:
-        key = xxhash.xxh3_128_intdigest(f"{normalize(instruction)}\x00{normalize(response)}")
+    def is_duplicate(self, key: int) -> bool:
         if key in self.seen:
             return True
         self.seen.add(key)
@@ -98,44 +130,93 @@ class ExactDedup:
 
 # ------------------------------------------------------------------------- near duplicates
 
-_MERSENNE = np.uint64((1 << 61) - 1)
-_MAX_HASH = np.uint64((1 << 32) - 1)
-_WORD = re.compile(r"\w+")
+_SHIFT = np.uint64(32)
 
 
 class MinHashDedup:
-    """MinHash LSH over word n-gram shingles of the instruction (datatrove's scheme: 32-bit
-    xxhash shingles, (a·x + b) mod 2^61-1 permutations, `bands` × `rows` buckets). Two texts
-    collide with probability 1-(1-J^rows)^bands: ~0.5 at Jaccard 0.72, >0.97 at 0.85 for 14×8.
-    The first instruction seen in a bucket owns it; later ones are near duplicates."""
+    """MinHash LSH over word n-gram shingles of the instruction, `bands` × `rows` buckets.
 
-    def __init__(self, n_gram: int = 5, bands: int = 14, rows: int = 8, seed: int = 1):
+    Words (whitespace-separated, lower-cased) are hashed with xxh32; a shingle hash combines
+    n consecutive word hashes; each of the bands·rows permutations is a
+    multiply-shift hash ((a·x + b) mod 2^64) >> 32 (a 2-universal family, no modulo needed).
+    Two texts share a bucket with probability 1-(1-J^rows)^bands: for the default 8×8, 0.5 at
+    Jaccard 0.77, 0.93 at 0.85, 0.99 at 0.9. The first text in a bucket owns it; later ones
+    are near duplicates.
+    Texts shorter than n words are one shingle of all their words."""
+
+    def __init__(self, n_gram: int = 5, bands: int = 8, rows: int = 8, seed: int = 1):
         self.n_gram, self.bands, self.rows = n_gram, bands, rows
         rng = np.random.RandomState(seed)  # fixed seed: the same permutations in every run
         n = bands * rows
-        self.a = rng.randint(1, 1 << 32, size=n, dtype=np.uint64)
-        self.b = rng.randint(0, 1 << 32, size=n, dtype=np.uint64)
-        self.buckets: list[set[bytes]] = [set() for _ in range(bands)]
+        self.a = rng.randint(1, 2**63, size=n, dtype=np.uint64) | np.uint64(1)
+        self.b = rng.randint(0, 2**63, size=n, dtype=np.uint64)
+        # shingle = sum_k word_hash[i+k] * c_k (mod 2^64): position-sensitive, order matters
+        self.coef = rng.randint(1, 2**63, size=n_gram, dtype=np.uint64) | np.uint64(1)
+        self.buckets: list[set[int]] = [set() for _ in range(bands)]
+        self._word_hash: dict[str, int] = {}
 
-    def signature(self, text: str) -> np.ndarray:
-        words = _WORD.findall(normalize(text))
-        n = self.n_gram
-        if len(words) <= n:
-            shingles = [" ".join(words)]
-        else:
-            shingles = [" ".join(words[i : i + n]) for i in range(len(words) - n + 1)]
-        h = np.fromiter(
-            (xxhash.xxh32_intdigest(s) for s in shingles), dtype=np.uint64, count=len(shingles)
+    def _words(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(word hashes of all texts, flat; offsets). Words: whitespace-separated, lower case."""
+        lists = pc.utf8_split_whitespace(pc.utf8_lower(_strings(texts)))
+        enc = lists.flatten().dictionary_encode()
+        cache = self._word_hash
+        if len(cache) > 2_000_000:  # bounded memory on huge builds; hashes do not change
+            cache.clear()
+        table = np.array(
+            [
+                cache.get(w) or cache.setdefault(w, xxhash.xxh32_intdigest(w) + 1)
+                for w in enc.dictionary.to_pylist()
+            ],
+            np.uint64,
         )
-        # (n_shingles, n_perm) matrix; values < 2^32 so a·x + b fits in 64 bits before the mod
-        phv = ((h[:, None] * self.a + self.b) % _MERSENNE) & _MAX_HASH
-        return phv.min(axis=0).astype(np.uint32)
+        idx = enc.indices.to_numpy(zero_copy_only=False)
+        return table[idx], lists.offsets.to_numpy().astype(np.int64)
 
-    def is_near_duplicate(self, text: str) -> bool:
-        sig = self.signature(text)
-        keys = [sig[i * self.rows : (i + 1) * self.rows].tobytes() for i in range(self.bands)]
+    def signatures(self, texts: list[str]) -> np.ndarray:
+        """(len(texts), bands·rows) uint32 MinHash signatures."""
+        words, offsets = self._words(texts)
+        n, n_docs = self.n_gram, len(texts)
+        lengths = np.diff(offsets)
+        with np.errstate(over="ignore"):  # wrapping mod 2^64 is the point
+            full = np.zeros(max(len(words) - n + 1, 0), np.uint64)
+            for k in range(n):
+                full += words[k : k + len(full)] * self.coef[k]
+            pos = np.arange(len(full))
+            doc = np.searchsorted(offsets, pos, side="right") - 1
+            keep = pos + n <= offsets[doc + 1]
+            h, doc = full[keep], doc[keep]
+            short = np.flatnonzero(lengths < n)  # fewer than n words: one shingle of them all
+            if len(short):
+                extra = np.zeros(len(short), np.uint64)
+                for j, d in enumerate(short.tolist()):
+                    for k in range(int(lengths[d])):
+                        extra[j] += words[offsets[d] + k] * self.coef[k]
+                order = np.argsort(np.concatenate([doc, short]), kind="stable")
+                h = np.concatenate([h, extra])[order]
+                doc = np.concatenate([doc, short])[order]
+            starts = np.searchsorted(doc, np.arange(n_docs + 1))
+            sig = np.empty((n_docs, len(self.a)), np.uint32)
+            for lo in range(0, n_docs, 64):  # small blocks: the temporary stays in cache
+                hi = min(lo + 64, n_docs)
+                phv = np.multiply.outer(h[starts[lo] : starts[hi]], self.a)
+                phv += self.b  # in place: no second (shingles x perms) array
+                phv >>= _SHIFT
+                sig[lo:hi] = np.minimum.reduceat(phv, starts[lo:hi] - starts[lo], axis=0)
+        return sig
+
+    def band_keys(self, sigs: np.ndarray) -> list[list[int]]:
+        """One 64-bit key per band per signature (rows 32-bit values folded by fixed odd
+        multipliers), as Python ints for set lookups."""
+        bands = sigs.reshape(len(sigs), self.bands, self.rows).astype(np.uint64)
+        with np.errstate(over="ignore"):
+            keys = (bands * self.a[: self.rows]).sum(axis=2, dtype=np.uint64)
+        return keys.view(np.int64).tolist()  # int64 converts to Python ints faster than uint64
+
+    def is_near_duplicate(self, keys: list[int]) -> bool:
+        """Check one text's band keys against every earlier text, then register them."""
         if any(k in bucket for k, bucket in zip(keys, self.buckets, strict=True)):
             return True
         for k, bucket in zip(keys, self.buckets, strict=True):
             bucket.add(k)
+        return False
         return False

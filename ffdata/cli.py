@@ -48,9 +48,24 @@ def build(
     ] = None,
     root: RootOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Rebuild even if it exists")] = False,
+    executor: Annotated[
+        str | None,
+        typer.Option("--executor", help="datatrove executor for engine builds: local, slurm, ray"),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", help="tasks run at once (datatrove builds)")
+    ] = None,
 ):
     """Build a set from its manifest; prints the set's path and fingerprint."""
+    import os
+
     from ffdata.build import build_set
+
+    # Scheduling only: read by builders that run datatrove (pretrain_mix), never fingerprinted.
+    if executor:
+        os.environ["FFDATA_EXECUTOR"] = executor
+    if workers:
+        os.environ["FFDATA_WORKERS"] = str(workers)
 
     built, fresh = build_set(name, manifest, root, force)
     rec = built.record
@@ -114,3 +129,99 @@ def verify(
     typer.echo(
         f"ok: {s.name} {s.fingerprint[:12]} — {len(shards)} shards, {s.record['rows']} rows verified"
     )
+
+
+FormatOpt = Annotated[str, typer.Option("--format", help="table, csv or json")]
+
+
+def _print_results(results, fmt: str) -> None:
+    from ffdata.audit import result_csv, result_json, result_table
+
+    if fmt not in ("table", "csv", "json"):
+        raise FFDataError(f"--format must be table, csv or json, got {fmt!r}")
+    if fmt == "json" and all(r.source == "sql" for r in results):  # plain query: its rows
+        rows = [[dict(zip(r.columns, row, strict=True)) for row in r.rows] for r in results]
+        typer.echo(json.dumps(rows[0] if len(rows) == 1 else rows, indent=1, default=str))
+        return
+    if fmt == "json":
+        typer.echo(result_json(results))
+        return
+    for r in results:
+        if fmt == "csv":
+            if r.source != "sql":  # an audit: say which result this is
+                typer.echo(f"# {r.source}: {r.title or r.note}")
+            typer.echo(result_csv(r), nl=False)
+        elif r.note:
+            console.print(f"[dim]{r.source}: {r.note}[/]")
+        else:
+            console.print(result_table(r))
+
+
+@app.command()
+def sql(
+    query: Annotated[
+        str, typer.Argument(help="SQL over the views: <set>, <set>__dropped, sets, …")
+    ],
+    root: RootOpt = None,
+    fmt: FormatOpt = "table",
+):
+    """Run SQL (DuckDB) over every built set; `SELECT * FROM sets` lists them."""
+    from ffdata.audit import connect
+
+    db = connect(root)
+    _print_results(db.run_script(query), fmt)
+
+
+@app.command()
+def audit(
+    name: Annotated[str, typer.Argument(help="Set name")],
+    root: RootOpt = None,
+    fmt: FormatOpt = "table",
+):
+    """Run the saved audits (audits/*.sql, plus audits/NAME.sql) on a set's latest build."""
+    from ffdata.audit import connect, run_audit
+
+    results = run_audit(connect(root), name)
+    _print_results(results, fmt)
+    failed = [r.title or r.source for r in results if r.failed]
+    if failed:
+        err_console.print(f"[bold red]failed:[/] {'; '.join(failed)}", highlight=False)
+        raise typer.Exit(1)
+
+
+@app.command()
+def report(
+    name: Annotated[str, typer.Argument(help="Set name")],
+    root: RootOpt = None,
+    out: Annotated[
+        str | None, typer.Option("--out", help="HTML file (default artifacts/reports/NAME.html)")
+    ] = None,
+):
+    """Write a self-contained HTML report (plots embedded) about a set's latest build."""
+    from ffdata.report import write_report
+
+    typer.echo(f"report: {write_report(name, root, out)}")
+
+
+@app.command()
+def decontam(
+    path: Annotated[str, typer.Argument(help="JSONL or Parquet file")],
+    text_field: Annotated[
+        list[str], typer.Option("--text-field", help="field to check (repeat for several)")
+    ],
+    fmt: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+):
+    """Check a file against the evaluation sets; one line per flagged row, then a summary."""
+    from ffdata.decontam import decontaminate_file
+
+    if fmt not in ("text", "json"):
+        raise FFDataError(f"--format must be text or json, got {fmt!r}")
+    for out in decontaminate_file(path, text_field):
+        if fmt == "json":
+            typer.echo(json.dumps(out, ensure_ascii=False))
+        elif "summary" in out:
+            s = out["summary"]
+            typer.echo(f"{s['flagged']} of {s['rows']} rows flagged {json.dumps(s['by_evalset'])}")
+        else:
+            typer.echo(f"row {out['row']}: {out['evalset']} {out['item_id']} ({out['rule']}): "
+                       f"{out['ngram']}")  # fmt: skip

@@ -1,36 +1,43 @@
 """Decontamination against the evaluation sets: word 13-grams plus whole short questions.
 
-Text is normalized (Unicode NFKC, lower case, every run of characters that are not letters,
-digits or marks -> one space) and split into words. The index holds, for every eval item, the
-13-grams of question + gold answer, question + choices (in order) and each choice on its own
-(the question's own 13-grams are a prefix of the first), plus its whole question when that has
-fewer than 13 words. A text is contaminated if it shares a 13-gram with an item or contains
-such a short question as consecutive words.
+Text is normalized (Unicode NFKC, lower case, every run of characters that are not letters or
+digits -> one space, single letters such as answer labels "A." dropped) and split into words.
+An eval item is indexed by
+- the 13-grams of question + gold answer, of question + choices (windows that touch the
+  question) and of each choice on its own; the question's own 13-grams are among the first;
+- its question, when that has fewer than 13 words.
+A text is contaminated if it shares a 13-gram with an item, or contains a short question that
+is specific enough on its own, or contains a generic short question followed by that item's
+answer (a few words may sit between, like "Answer:") or together with all of its choices.
 
-Two guards keep generic text from matching:
+Guards that keep generic text from matching:
 - a 13-gram found in more than MAX_ITEMS_PER_NGRAM items is a template (MMLU's
   moral-scenarios preamble is in 895 items), not one item, so it is not indexed;
-- a short question must have at least MIN_QUESTION_WORDS words and belong to at most
-  MAX_ITEMS_PER_QUESTION items ("which of the following is true" is in 8 MMLU items). A
-  question that fails this is indexed with its gold answer appended instead.
+- a short question counts on its own only with at least MIN_QUESTION_WORDS words, at most
+  MAX_ITEMS_PER_QUESTION items asking it, and two words that are rare among eval questions
+  ("which of the following is correct" is generic, "all matter is made up of" is not).
 
-Speed: a batch of texts is normalized and mapped to word ids by Arrow compute kernels, then
-every word window gets a polynomial hash from one prefix sum (window = (G[i+n] - G[i]) * P^-i,
-all mod 2^64). A 16 MiB bitmap rejects almost every window; the few left are looked up in the
-sorted hash array and compared word for word, so a reported match is always exact.
+Speed: a batch of texts is folded into one byte buffer (a byte table for ASCII text). Every
+word gets a 64-bit value from its bytes, every word window a polynomial hash from a prefix
+sum of word values (window = (G[i+n] - G[i]) * P^-i, all mod 2^64). A 16 MiB
+bitmap rejects almost every window; the rest are looked up in the sorted hash array and
+compared word for word, so a reported match is always exact.
 """
 
 import functools
+import json
 import random
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ffdata.errors import FFDataError
 from ffdata.evalsets import EVALSET_NAMES, EvalItem, describe_source, load_evalset
 from ffdata.hashing import sha256_json
 
@@ -38,22 +45,27 @@ N = 13
 MIN_QUESTION_WORDS = 6
 MAX_ITEMS_PER_NGRAM = 10
 MAX_ITEMS_PER_QUESTION = 2
-COMMON_WORD_SHARE = 0.01  # a word in more eval questions than this share is a common word
+COMMON_WORD_SHARE = 0.01  # a word in more than this share of eval questions is common
+ANCHOR_WORDS = 3  # short questions are looked up where their first 3 words occur
 ANSWER_GAP = 4  # words allowed between a short question and its pasted answer ("Answer:")
-VERSION = "1"  # bump when the matching rules change: it is part of the fingerprint
+VERSION = "1"  # bump when normalization or matching changes: it is part of the fingerprint
 
-_BITMAP_BITS = 27  # 2^27 bits = 16 MiB for ~1.2M 13-grams: ~1% of windows go on to be checked
-_HASH_P = 0x9E3779B97F4A7C15  # odd, so it has an inverse mod 2^64
-_HASH_P_INV = pow(_HASH_P, -1, 1 << 64)
-_SEED = 20240613  # word values come from a fixed seed: the same index in every process
+BATCH = 4096  # texts per internal chunk of check_batch: bounds the temporary arrays
+_BITMAP_BITS = 27  # 2^27 bits = 16 MiB for ~0.9M 13-grams: ~1% of windows go on to be checked
+_WORD_P = 0x9E3779B97F4A7C15  # odd, so it has an inverse mod 2^64
+_MIX = 0xBF58476D1CE4E5B9
+_SPACE = 32
 
-# ASCII folding: letters lower-cased, digits kept, everything else a space. On ASCII text this
-# is exactly what _fold_unicode does (NFKC and the category rule change nothing else there).
+# Folding: letters lower-cased (after NFKC), digits kept, everything else a space. Python's
+# regex does the non-ASCII characters, a table the ASCII ones (str.translate for one text, a
+# byte table over a whole batch): every path gives the same words.
+_NON_ASCII_NON_WORD = re.compile(r"[^\w\x00-\x7f]+")
 _ASCII_STR_TABLE = str.maketrans(
     {chr(c): (chr(c).lower() if chr(c).isalnum() else " ") for c in range(128)}
 )
 _ASCII_BYTE_TABLE = np.array(
-    [ord(chr(c).lower()) if chr(c).isalnum() else 32 for c in range(128)] + list(range(128, 256)),
+    [ord(chr(c).lower()) if chr(c).isalnum() else _SPACE for c in range(128)]
+    + list(range(128, 256)),
     np.uint8,
 )
 _GSM8K_CALC = re.compile(r"<<[^>]*>>")
@@ -62,70 +74,66 @@ _GSM8K_CALC = re.compile(r"<<[^>]*>>")
 # ------------------------------------------------------------------------- normalization
 
 
-def _fold_ascii(arr: pa.StringArray) -> pa.StringArray:
-    """Lower-case and blank punctuation with one byte-table lookup over the whole buffer."""
-    validity, offsets, data = arr.buffers()
-    if data is None:
-        return arr
-    folded = _ASCII_BYTE_TABLE[np.frombuffer(data, np.uint8)]
-    return pa.StringArray.from_buffers(
-        len(arr), offsets, pa.py_buffer(folded), validity, arr.offset
-    )
-
-
-class _UnicodeFold(dict):
-    """str.translate table, filled on first sight of each character: letters, digits and
-    marks stay (letters already lower-cased), anything else becomes a space."""
-
-    def __missing__(self, cp: int) -> str:
-        self[cp] = chr(cp) if unicodedata.category(chr(cp))[0] in "LNM" else " "
-        return self[cp]
-
-
-_UNICODE_TABLE = _UnicodeFold()
-
-
 def _fold_unicode(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).lower().translate(_UNICODE_TABLE)
+    """NFKC, lower case, non-ASCII non-word characters -> space; ASCII is left to the tables."""
+    return _NON_ASCII_NON_WORD.sub(" ", unicodedata.normalize("NFKC", text).lower())
 
 
-def normalize_batch(texts: Sequence[str] | pa.Array) -> pa.ListArray:
-    """Normalized words of each text, as an Arrow list<string> array."""
-    arr = texts if isinstance(texts, pa.Array) else pa.array(texts, pa.string())
-    arr = arr.fill_null("")
-    is_ascii = pc.string_is_ascii(arr).to_numpy(zero_copy_only=False)
-    if is_ascii.all():
-        folded = _fold_ascii(arr)
-    else:
-        ascii_idx, other_idx = np.flatnonzero(is_ascii), np.flatnonzero(~is_ascii)
-        others = [_fold_unicode(t) for t in arr.take(other_idx).to_pylist()]
-        parts = [_fold_ascii(arr.take(ascii_idx)), pa.array(others, pa.string())]
-        order = np.argsort(np.concatenate([ascii_idx, other_idx]), kind="stable")
-        folded = pa.concat_arrays(parts).take(order)
-    lists = pc.ascii_split_whitespace(pc.ascii_trim_whitespace(folded))
-    words = lists.flatten()
-    if not len(words):
-        return lists
-    # drop single letters (answer labels "A." "(b)", and "a"/"i") and the "" that an empty
-    # text splits into
-    length = pc.utf8_length(words)
-    drop = pc.or_(pc.equal(length, 0), pc.and_(pc.equal(length, 1), pc.utf8_is_alpha(words)))
-    keep = pc.invert(drop).to_numpy(zero_copy_only=False)
-    if keep.all():
-        return lists
-    counts = np.add.reduceat(keep.astype(np.int64), lists.offsets.to_numpy()[:-1])
-    new_offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
-    return pa.ListArray.from_arrays(pa.array(new_offsets), words.filter(pa.array(keep)))
+def _fold(text: str) -> str:
+    if text.isascii():
+        return text.translate(_ASCII_STR_TABLE)
+    return _fold_unicode(text).translate(_ASCII_STR_TABLE)
+
+
+_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyz")
 
 
 def normalize_words(text: str) -> list[str]:
     """NFKC, lower case, non-word characters collapsed to spaces; single letters dropped."""
-    folded = text.translate(_ASCII_STR_TABLE) if text.isascii() else _fold_unicode(text)
-    return [w for w in folded.split() if len(w) > 1 or not w.isalpha()]
+    return [w for w in _fold(text).split() if w not in _LETTERS]
 
 
 def normalize(text: str) -> str:
     return " ".join(normalize_words(text))
+
+
+def _fold_batch(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """All texts folded into one UTF-8 byte buffer, with each text's start/end offsets."""
+    arr = pa.array(texts, pa.string()).fill_null("")
+    is_ascii = pc.string_is_ascii(arr).to_numpy(zero_copy_only=False)
+    if not is_ascii.all():  # Python folds the non-ASCII characters; the byte table the rest
+        folded = [_fold_unicode(t) if not a else t for t, a in zip(texts, is_ascii, strict=True)]
+        arr = pa.array(folded, pa.string())
+    _, offsets, data = arr.buffers()
+    offs = np.frombuffer(offsets, np.int32)[arr.offset : arr.offset + len(arr) + 1].astype(np.int64)
+    buf = np.frombuffer(data, np.uint8)[: offs[-1]] if data is not None else np.zeros(0, np.uint8)
+    return _ASCII_BYTE_TABLE[buf], offs
+
+
+def _word_spans(buf: np.ndarray, offsets: np.ndarray):
+    """Byte (start, end) of every kept word, and each text's first word index."""
+    is_word = buf != _SPACE
+    boundary = np.zeros(len(buf) + 1, bool)  # a word never runs from one text into the next
+    boundary[offsets] = True
+    before = np.zeros(len(buf), bool)
+    before[1:] = is_word[:-1]
+    after = np.zeros(len(buf), bool)
+    after[:-1] = is_word[1:]
+    starts = np.flatnonzero(is_word & ~(before & ~boundary[:-1]))
+    ends = np.flatnonzero(is_word & ~(after & ~boundary[1:])) + 1
+    first = buf[starts] if len(starts) else np.zeros(0, np.uint8)
+    single = (ends - starts == 1) & (first >= ord("a")) & (first <= ord("z"))
+    starts, ends = starts[~single], ends[~single]
+    return starts, ends, np.searchsorted(starts, offsets)
+
+
+def normalize_batch(texts: Sequence[str]) -> list[list[str]]:
+    """normalize_words for many texts at once (the path check_batch uses)."""
+    buf, offsets = _fold_batch(texts)
+    starts, ends, word_offsets = _word_spans(buf, offsets)
+    raw = buf.tobytes()
+    words = [raw[s:e].decode() for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
+    return [words[a:b] for a, b in zip(word_offsets[:-1], word_offsets[1:], strict=True)]
 
 
 # ------------------------------------------------------------------------- hashing
@@ -134,18 +142,68 @@ def normalize(text: str) -> str:
 class _Powers:
     """P^k and P^-k mod 2^64 for k < n, grown on demand."""
 
-    def __init__(self):
+    def __init__(self, base: int):
+        self.base, self.base_inv = np.uint64(base), np.uint64(pow(base, -1, 1 << 64))
         self.pow = np.ones(1, np.uint64)
         self.inv = np.ones(1, np.uint64)
 
     def get(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         if len(self.pow) < n:
             size = max(n, 2 * len(self.pow))
-            p, p_inv = np.uint64(_HASH_P), np.uint64(_HASH_P_INV)
             with np.errstate(over="ignore"):  # wrapping mod 2^64 is the point
-                self.pow = np.cumprod(np.full(size, p, np.uint64)) * p_inv
-                self.inv = np.cumprod(np.full(size, p_inv, np.uint64)) * p
+                self.pow = np.cumprod(np.full(size, self.base, np.uint64)) * self.base_inv
+                self.inv = np.cumprod(np.full(size, self.base_inv, np.uint64)) * self.base
         return self.pow[:n], self.inv[:n]
+
+
+_WORD_POWERS = _Powers(_WORD_P)
+
+
+def _prefix(values: np.ndarray) -> np.ndarray:
+    """G[k] = sum_{j<k} values[j] * P^j mod 2^64."""
+    pw, _ = _WORD_POWERS.get(len(values))
+    g = np.zeros(len(values) + 1, np.uint64)
+    with np.errstate(over="ignore"):
+        np.cumsum(values * pw, out=g[1:])
+    return g
+
+
+def _spans_hash(g: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Hash of each span [start, end) of the word values behind prefix sums g."""
+    _, inv = _WORD_POWERS.get(len(g))
+    with np.errstate(over="ignore"):
+        return (g[ends] - g[starts]) * inv[starts]
+
+
+_MASKS = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [(1 << 64) - 1], np.uint64)
+_MULT = np.array(
+    [0x9FB21C651E98DF25, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5], np.uint64
+)
+
+
+def _word_values(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """A 64-bit value per word from its length, first 16 and last 8 bytes. Longer words that
+    share those could share a value; matches are compared word for word, so that is safe."""
+    padded = np.concatenate([buf, np.zeros(16, np.uint8)])
+    # the 8 bytes from every offset, read as one little-endian uint64
+    eight = np.ndarray((len(buf) + 8,), dtype="<u8", buffer=padded, strides=(1,))
+    n = (ends - starts).astype(np.int64)
+    lo = eight[starts] & _MASKS[np.minimum(n, 8)]
+    hi = eight[starts + 8] & _MASKS[np.clip(n - 8, 0, 8)]
+    tail = np.where(n > 16, eight[np.maximum(ends - 8, 0)], np.uint64(0))
+    with np.errstate(over="ignore"):  # wrapping mod 2^64 is the point
+        h = lo * _MULT[0] + hi * _MULT[1] + tail * _MULT[2] + n.astype(np.uint64) * _MULT[3]
+        h ^= h >> np.uint64(31)  # a splitmix-style finish mixes the bits
+        h *= np.uint64(_MIX)
+        h ^= h >> np.uint64(29)
+    return h
+
+
+def _windows(g: np.ndarray, n: int, at: np.ndarray | None = None) -> np.ndarray:
+    """Hash of the n words from each position (or from positions `at`), from word prefixes g."""
+    if at is None:
+        at = np.arange(max(len(g) - n, 0))
+    return _spans_hash(g, at, np.minimum(at + n, len(g) - 1))
 
 
 class _HashSet:
@@ -164,14 +222,30 @@ class _HashSet:
         maybe = np.flatnonzero(self.bitmap[slot >> np.uint64(3)] & _bit(slot))
         if not len(maybe) or not len(self.hashes):
             return maybe[:0], maybe[:0]
-        idx = np.searchsorted(self.hashes, h[maybe])
-        idx[idx == len(self.hashes)] = 0
+        idx = np.minimum(np.searchsorted(self.hashes, h[maybe]), len(self.hashes) - 1)
         hit = self.hashes[idx] == h[maybe]
         return maybe[hit], idx[hit]
 
 
 def _bit(slot: np.ndarray) -> np.ndarray:
     return np.left_shift(np.uint8(1), (slot & np.uint64(7)).astype(np.uint8))
+
+
+class _Words:
+    """The words of a folded batch: spans, values, and the text each belongs to."""
+
+    def __init__(self, buf: np.ndarray, offsets: np.ndarray):
+        self.starts, self.ends, self.offsets = _word_spans(buf, offsets)
+        self.values = _word_values(buf, self.starts, self.ends)
+        self._raw = buf.tobytes()
+
+    def at(self, p: int, n: int) -> list[str]:
+        """The words p..p+n-1 (fewer at the end)."""
+        s, e = self.starts[p : p + n].tolist(), self.ends[p : p + n].tolist()
+        return [self._raw[a:b].decode() for a, b in zip(s, e, strict=True)]
+
+    def text_of(self, pos: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.offsets, pos, side="right") - 1
 
 
 # ------------------------------------------------------------------------- the index
@@ -181,18 +255,22 @@ def _bit(slot: np.ndarray) -> np.ndarray:
 class Match:
     evalset: str
     item_id: str
-    ngram: str  # the matched normalized words: a 13-gram or a short question
+    ngram: str  # the matched normalized words: a 13-gram or a short question (+ answer)
     rule: str  # "ngram", "question", "question+answer" or "question+choices"
 
 
-def _item_texts(item: EvalItem) -> list[str]:
-    """Text 0 is the question; the 13-grams of texts 1.. are indexed."""
-    texts = [item.question, f"{item.question} {item.answer}"]
+# kinds of indexed text per item
+_QUESTION, _Q_ANSWER, _Q_CHOICES, _CHOICE = 0, 1, 2, 3
+
+
+def _item_texts(item: EvalItem) -> list[tuple[int, str]]:
+    """(kind, text) pairs; the question comes first and only its longer texts are hashed."""
+    texts = [(_QUESTION, item.question), (_Q_ANSWER, f"{item.question} {item.answer}")]
     if item.choices:
-        texts.append(f"{item.question} {' '.join(item.choices)}")
-        texts.extend(item.choices)
+        texts.append((_Q_CHOICES, f"{item.question} {' '.join(item.choices)}"))
+        texts.extend((_CHOICE, c) for c in item.choices)
     if item.evalset == "gsm8k":  # worked solutions as people paste them: no <<calc>> marks
-        texts.append(f"{item.question} {_GSM8K_CALC.sub('', item.answer)}")
+        texts.append((_Q_ANSWER, f"{item.question} {_GSM8K_CALC.sub('', item.answer)}"))
     return texts
 
 
@@ -209,57 +287,41 @@ class Decontaminator:
     def __init__(self, items: Iterable[EvalItem], sources: dict | None = None):
         self.items: list[EvalItem] = list(items)
         self.sources = sources or {}
-        self._powers = _Powers()
-        self._build()
+        self._build_ngrams()
+        self._build_questions()
+        rules = [N, MIN_QUESTION_WORDS, MAX_ITEMS_PER_NGRAM, MAX_ITEMS_PER_QUESTION]
+        rules += [COMMON_WORD_SHARE, ANCHOR_WORDS, ANSWER_GAP]
         self.fingerprint = sha256_json(
             {
                 "version": VERSION,
-                "rules": [
-                    N,
-                    MIN_QUESTION_WORDS,
-                    MAX_ITEMS_PER_NGRAM,
-                    MAX_ITEMS_PER_QUESTION,
-                    COMMON_WORD_SHARE,
-                    ANSWER_GAP,
-                ],
+                "rules": rules,
                 "sources": self.sources,
                 "items": [it.item_id for it in self.items],
             }
         )
 
     # --- building -------------------------------------------------------------------------
-    def _build(self) -> None:
+    def _build_ngrams(self) -> None:
         texts, text_item, text_kind = [], [], []
         for it_idx, item in enumerate(self.items):
-            for kind, t in enumerate(_item_texts(item)):
+            for kind, t in _item_texts(item):
                 texts.append(t)
                 text_item.append(it_idx)
                 text_kind.append(kind)
-        lists = normalize_batch(texts)
-        words = lists.flatten()
-        offsets = lists.offsets.to_numpy().astype(np.int64)
-        self._vocab_arr = pc.unique(words).sort()
-        self._vocab = {w: i for i, w in enumerate(self._vocab_arr.to_pylist(), start=1)}
-        rng = np.random.default_rng(_SEED)
-        self._values = rng.integers(1, 2**63, size=len(self._vocab) + 1, dtype=np.uint64)
-        self._index_words = words  # every indexed text's words, flat: matches are read here
-
+        words = _Words(*_fold_batch(texts))
         text_item, text_kind = np.array(text_item, np.int64), np.array(text_kind, np.int64)
-        g = self._prefix(self._batch_ids(words))
-        pos = np.arange(max(len(words) - N + 1, 0))
-        text_no = np.searchsorted(offsets, pos, side="right") - 1
-        q_len = np.diff(offsets)[np.flatnonzero(text_kind == 0)][text_item]  # per text
-        start = pos - offsets[text_no]
-        inside = pos + N <= offsets[text_no + 1]
-        useful = text_kind[text_no] > 0  # the question's 13-grams start question + answer
+        g = _prefix(words.values)
+        pos = np.arange(max(len(words.values) - N + 1, 0))
+        text = words.text_of(pos)
+        start = pos - words.offsets[text]
+        q_len = np.diff(words.offsets)[text_kind == _QUESTION][text_item]  # per text
+        keep = pos + N <= words.offsets[text + 1]  # inside one text
+        keep &= text_kind[text] != _QUESTION  # its 13-grams start question + answer anyway
         # question + choices: only windows that touch the question, so that a run of short
         # generic choices ("1,000 years 10,000 years ...") is not an n-gram of its own
-        useful &= (text_kind[text_no] != 2) | (start < q_len[text_no])
-        keep = inside & useful
-        self._build_ngrams(self._windows(g, N)[keep], text_item[text_no[keep]], pos[keep])
-        self._build_questions(lists.take(pa.array(np.flatnonzero(text_kind == 0))).to_pylist())
+        keep &= (text_kind[text] != _Q_CHOICES) | (start < q_len[text])
+        h, item, pos = _windows(g, N, pos[keep]), text_item[text[keep]], pos[keep]
 
-    def _build_ngrams(self, h: np.ndarray, item: np.ndarray, pos: np.ndarray) -> None:
         order = np.lexsort((pos, item, h))  # by hash, then item: the lowest item owns it
         h, item, pos = h[order], item[order], pos[order]
         first = np.ones(len(h), bool)
@@ -272,13 +334,13 @@ class Decontaminator:
         self.templates_skipped = int(np.count_nonzero(first & ~keep))
         self._ngrams = _HashSet(h[keep], _BITMAP_BITS)
         self._ng_item, self._ng_pos = item[keep], pos[keep]
+        self._index_words = words
 
-    def _build_questions(self, questions: list[list[str]]) -> None:
-        """Short questions (2..12 words), found by the hash of their first two words."""
-        by_words: dict[tuple[str, ...], list[int]] = {}
-        for it_idx, q in enumerate(questions):
-            if 2 <= len(q) < N:
-                by_words.setdefault(tuple(q), []).append(it_idx)
+    def _build_questions(self) -> None:
+        """Short questions (2..12 words): found where their first words occur, then whole."""
+        questions = [normalize_words(it.question) for it in self.items]
+        self._answers = [normalize_words(it.answer) for it in self.items]
+        self._choices = [[c for c in map(normalize, it.choices) if c] for it in self.items]
         # how many questions use each word: "which of the following is correct" is made of
         # words that many questions use, "all matter is made up of" is not
         df: dict[str, int] = {}
@@ -286,8 +348,11 @@ class Decontaminator:
             for w in set(q):
                 df[w] = df.get(w, 0) + 1
         common = max(1, int(COMMON_WORD_SHARE * len(questions)))
+        by_words: dict[tuple[str, ...], list[int]] = {}
+        for it_idx, q in enumerate(questions):
+            if 2 <= len(q) < N:
+                by_words.setdefault(tuple(q), []).append(it_idx)
         self._short: list[_ShortQuestion] = []
-        full, anchors = [], []
         for q, owners in sorted(by_words.items(), key=lambda kv: kv[1][0]):
             specific = (
                 len(q) >= MIN_QUESTION_WORDS
@@ -295,127 +360,89 @@ class Decontaminator:
                 and sum(df[w] <= common for w in set(q)) >= 2
             )
             self._short.append(_ShortQuestion(list(q), specific, owners))
-            g = self._prefix(self._py_ids(q))
-            full.append(self._windows(g, len(q))[0])
-            anchors.append(self._windows(g, 2)[0])
-        self._q_lengths = sorted({len(s.words) for s in self._short})
-        self._q_anchors = _HashSet(np.unique(np.array(anchors, np.uint64)), 20)
-        order = np.argsort(np.array(full, np.uint64), kind="stable")
-        self._q_full = np.array(full, np.uint64)[order]
-        self._q_full_idx = order
-        self._answers = normalize_batch([it.answer for it in self.items]).to_pylist()
-        self._choices = [
-            [" ".join(c) for c in normalize_batch(list(it.choices)).to_pylist() if c]
-            if it.choices
-            else []
-            for it in self.items
-        ]
-        self.short_questions = sum(s.specific for s in self._short)
-
-    # --- hashing --------------------------------------------------------------------------
-    def _batch_ids(self, words: pa.Array) -> np.ndarray:
-        """Word ids (1..V; 0 for words in no eval item) for a flat Arrow array of words."""
-        idx = pc.index_in(words, value_set=self._vocab_arr)
-        return pc.fill_null(pc.add(idx, 1), 0).to_numpy().astype(np.intp)
-
-    def _py_ids(self, words: Sequence[str]) -> np.ndarray:
-        get = self._vocab.get
-        return np.array([get(w, 0) for w in words], np.intp)
-
-    def _prefix(self, ids: np.ndarray) -> np.ndarray:
-        """G[k] = sum_{j<k} value[ids[j]] * P^j mod 2^64."""
-        a = self._values[ids]
-        pw, _ = self._powers.get(len(a))
-        g = np.zeros(len(a) + 1, np.uint64)
-        with np.errstate(over="ignore"):
-            np.cumsum(a * pw, out=g[1:])
-        return g
-
-    def _windows(self, g: np.ndarray, n: int, at: np.ndarray | None = None) -> np.ndarray:
-        """Hash of the n words starting at each position (or at positions `at`)."""
-        if at is None:
-            count = len(g) - n
-            if count <= 0:
-                return np.zeros(0, np.uint64)
-            _, inv = self._powers.get(count)
-            with np.errstate(over="ignore"):
-                return (g[n:] - g[:count]) * inv
-        _, inv = self._powers.get(len(g))
-        end = np.minimum(at + n, len(g) - 1)
-        with np.errstate(over="ignore"):
-            return (g[end] - g[at]) * inv[at]
+        # hashes of each whole question and of its first words, in one batch
+        words = _Words(*_fold_batch([" ".join(s.words) for s in self._short]))
+        g = _prefix(words.values)
+        first = words.offsets[:-1]
+        full = _spans_hash(g, first, words.offsets[1:])
+        n_words = np.diff(words.offsets)
+        long = n_words >= ANCHOR_WORDS  # the rest (two words) are looked up whole
+        anchors = _spans_hash(g, first[long], first[long] + ANCHOR_WORDS)
+        self._q_lengths = np.unique(n_words[long])
+        self._q_anchors = _HashSet(np.unique(anchors), 20)
+        self._q_two = _HashSet(np.unique(full[~long]), 20)
+        self._q_order = np.argsort(full, kind="stable")
+        self._q_full = _HashSet(full[self._q_order], 20)
 
     # --- checking -------------------------------------------------------------------------
     def check(self, text: str) -> Match | None:
-        words = normalize_words(text)
-        return self._scan(self._py_ids(words), [0, len(words)], lambda p, n: words[p : p + n])[0]
+        raw = _fold(text).encode()
+        return self._scan(_Words(np.frombuffer(raw, np.uint8), np.array([0, len(raw)])))[0]
 
     def check_batch(self, texts: Sequence[str]) -> list[Match | None]:
-        lists = normalize_batch(texts)
-        words = lists.flatten()
-        offsets = lists.offsets.to_numpy().astype(np.int64)
-        return self._scan(
-            self._batch_ids(words), offsets, lambda p, n: words[p : p + n].to_pylist()
-        )
+        results: list[Match | None] = []
+        for i in range(0, len(texts), BATCH):
+            results.extend(self._scan(_Words(*_fold_batch(texts[i : i + BATCH]))))
+        return results
 
-    def _scan(
-        self, ids: np.ndarray, offsets, words_at: Callable[[int, int], list[str]]
-    ) -> list[Match | None]:
-        """First match of each text; text t is ids[offsets[t]:offsets[t+1]]."""
-        offsets = np.asarray(offsets, np.int64)
-        results: list[Match | None] = [None] * (len(offsets) - 1)
-        g = self._prefix(ids)
+    def _scan(self, words: _Words) -> list[Match | None]:
+        """The first match of each text of a folded batch."""
+        results: list[Match | None] = [None] * (len(words.offsets) - 1)
+        if not len(self.items):
+            return results
+        g = _prefix(words.values)
 
         # 13-grams: bitmap, sorted hashes, then word for word (a window may span two texts)
-        pos, idx = self._ngrams.find(self._windows(g, N))
-        text = np.searchsorted(offsets, pos, side="right") - 1
-        inside = pos + N <= offsets[text + 1]
+        pos, idx = self._ngrams.find(_windows(g, N))
+        text = words.text_of(pos)
+        inside = pos + N <= words.offsets[text + 1]
         for p, i, t in zip(
             pos[inside].tolist(), idx[inside].tolist(), text[inside].tolist(), strict=True
         ):
             if results[t] is None:
-                start = int(self._ng_pos[i])
-                ngram = self._index_words[start : start + N].to_pylist()
-                if words_at(p, N) == ngram:
+                ngram = self._index_words.at(int(self._ng_pos[i]), N)
+                if words.at(p, N) == ngram:
                     results[t] = self._match(int(self._ng_item[i]), ngram, "ngram")
 
-        # short questions: anchored on two words, then the hash of each question length
-        anchor_pos, _ = self._q_anchors.find(self._windows(g, 2))
-        if not len(anchor_pos):
+        # short questions: anchors on their first words, then the hash of each length there
+        if not len(self._q_full.hashes):
             return results
-        hits = []
-        for n in self._q_lengths:
-            h = self._windows(g, n, anchor_pos)
-            i = np.minimum(np.searchsorted(self._q_full, h), len(self._q_full) - 1)
-            found = self._q_full[i] == h
-            hits.extend(
-                zip(anchor_pos[found].tolist(), self._q_full_idx[i[found]].tolist(), strict=True)
-            )
-        for p, q in sorted(hits):
-            t = int(np.searchsorted(offsets, p, side="right")) - 1
+        at, _ = self._q_anchors.find(_windows(g, ANCHOR_WORDS))
+        two, _ = self._q_two.find(_windows(g, 2))
+        long_starts = np.repeat(at, len(self._q_lengths))
+        long_ends = long_starts + np.tile(self._q_lengths, len(at))
+        starts = np.concatenate([long_starts, two])
+        ends = np.concatenate([long_ends, two + 2])
+        order = np.argsort(starts, kind="stable")  # first match by position
+        starts, ends = starts[order], np.minimum(ends[order], len(g) - 1)
+        found, i = self._q_full.find(_spans_hash(g, starts, ends))
+        p_found, q_found = starts[found], self._q_order[i]
+        t_found = words.text_of(p_found)
+        for p, q, t in zip(p_found.tolist(), q_found.tolist(), t_found.tolist(), strict=True):
             short = self._short[q]
-            end = offsets[t + 1]
+            end = int(words.offsets[t + 1])
             if results[t] is None and p + len(short.words) <= end:
-                if words_at(p, len(short.words)) == short.words:
-                    results[t] = self._question_match(short, p, int(offsets[t]), int(end), words_at)
+                if words.at(p, len(short.words)) == short.words:
+                    results[t] = self._question_match(short, words, p, int(words.offsets[t]), end)
         return results
 
-    def _question_match(self, short: _ShortQuestion, p: int, start: int, end: int, words_at):
-        """A short question was found at p: is it contamination on its own or with its item?"""
+    def _question_match(self, short: _ShortQuestion, words: _Words, p: int, start: int, end: int):
+        """A short question is at p: contamination on its own, or with its answer or choices?"""
         if short.specific:
             return self._match(short.items[0], short.words, "question")
-        after = words_at(p + len(short.words), min(ANSWER_GAP + N, end - p - len(short.words)))
+        q_end = p + len(short.words)
+        after = words.at(q_end, min(ANSWER_GAP + N, end - q_end))
         text = None
         for it_idx in short.items:
             answer = self._answers[it_idx]
-            if len(short.words) + len(answer) >= MIN_QUESTION_WORDS:
+            if answer and len(short.words) + len(answer) >= MIN_QUESTION_WORDS:
                 for gap in range(ANSWER_GAP + 1):
                     if after[gap : gap + len(answer)] == answer:
                         return self._match(it_idx, short.words + answer, "question+answer")
             choices = self._choices[it_idx]
             if len(choices) >= 2 and len(short.words) + sum(c.count(" ") + 1 for c in choices) >= N:
                 if text is None:
-                    text = f" {' '.join(words_at(start, end - start))} "
+                    text = f" {' '.join(words.at(start, end - start))} "
                 if all(f" {c} " in text for c in choices):
                     return self._match(it_idx, short.words, "question+choices")
         return None
@@ -431,8 +458,7 @@ class Decontaminator:
             "ngrams": int(len(self._ngrams.hashes)),
             "template_ngrams_skipped": self.templates_skipped,
             "short_questions": len(self._short),
-            "specific_short_questions": self.short_questions,
-            "vocab": len(self._vocab),
+            "specific_short_questions": sum(s.specific for s in self._short),
             "fingerprint": self.fingerprint,
         }
 
@@ -447,6 +473,84 @@ class Decontaminator:
 def _load_cached(targets: tuple[str, ...], source: str) -> "Decontaminator":
     items = [it for name in targets for it in load_evalset(name, source)]
     return Decontaminator(items, {name: describe_source(name, source) for name in targets})
+
+
+# ------------------------------------------------------------------------- files
+
+
+def _file_rows(path: Path, fields: Sequence[str]) -> Iterator[tuple[int, str]]:
+    """(row index, the fields joined by newlines) of a JSONL or Parquet file."""
+    if not path.exists():
+        raise FFDataError(f"{path}: file not found")
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        names = pq.read_schema(path).names
+        for f in fields:
+            if f not in names:
+                raise FFDataError(f"{path}: no column {f!r} (columns: {', '.join(names)})")
+        columns = pq.read_table(path, columns=list(fields)).to_pydict()
+        for row in range(len(columns[fields[0]])):
+            yield row, "\n".join(str(columns[f][row] or "") for f in fields)
+        return
+    with open(path, "rb") as fh:
+        row = 0
+        for lineno, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                raise FFDataError(f"{path}:{lineno}: malformed JSON ({e})") from None
+            if not isinstance(obj, dict):
+                raise FFDataError(f"{path}:{lineno}: row {row} is not a JSON object")
+            for f in fields:
+                if not isinstance(obj.get(f), str):
+                    raise FFDataError(
+                        f"{path}:{lineno}: row {row} field {f!r} is missing or not a string"
+                    )
+            yield row, "\n".join(obj[f] for f in fields)
+            row += 1
+
+
+def decontaminate_file(
+    path: str | Path, fields: Sequence[str], d: Decontaminator | None = None
+) -> Iterator[dict]:
+    """One dict per flagged row of a JSONL/Parquet file, then a summary dict (key "summary")."""
+    if not fields:
+        raise FFDataError("name at least one --text-field")
+    path = Path(path)
+    rows = flagged = 0
+    by_evalset: dict[str, int] = {}
+    chunk: list[tuple[int, str]] = []
+
+    def flush():
+        nonlocal flagged, d
+        d = d or Decontaminator.load()  # after the first rows: bad input fails fast
+        for (row, _), m in zip(chunk, d.check_batch([t for _, t in chunk]), strict=True):
+            if m is not None:
+                flagged += 1
+                by_evalset[m.evalset] = by_evalset.get(m.evalset, 0) + 1
+                yield {"row": row, "evalset": m.evalset, "item_id": m.item_id,
+                       "ngram": m.ngram, "rule": m.rule}  # fmt: skip
+        chunk.clear()
+
+    for row, text in _file_rows(path, fields):
+        rows += 1
+        chunk.append((row, text))
+        if len(chunk) >= BATCH:
+            yield from flush()
+    yield from flush()
+    yield {
+        "summary": {
+            "file": str(path),
+            "rows": rows,
+            "flagged": flagged,
+            "by_evalset": dict(sorted(by_evalset.items())),
+            "index": d.fingerprint,
+            "sources": {k: v["source"] for k, v in d.sources.items()},
+        }
+    }
 
 
 # ------------------------------------------------------------------------- planted items

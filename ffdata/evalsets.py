@@ -383,6 +383,9 @@ def _check_name(name: str) -> None:
         raise FFDataError(f"unknown eval set {name!r}; known: {', '.join(EVALSET_NAMES)}")
 
 
+_HUB_FAILED: set[str] = set()  # sets whose hub load failed in this process
+
+
 @functools.cache
 def _load_cached(name: str, source: str) -> tuple[EvalItem, ...]:
     if source == "hub":
@@ -390,6 +393,7 @@ def _load_cached(name: str, source: str) -> tuple[EvalItem, ...]:
             return tuple(load_hub(name))
         except Exception as e:  # hub flaky or revision gone: the bundle is the documented fallback
             log.warning("eval set %s: hub load failed (%s); using the bundled copy", name, e)
+            _HUB_FAILED.add(name)
     return tuple(load_bundled(name))
 
 
@@ -405,7 +409,7 @@ def load_evalset(name: str, source: str = "auto", split: str | None = "eval") ->
 def describe_source(name: str, source: str = "auto") -> dict:
     """What a load of `name` reads: for fingerprints and reports."""
     _check_name(name)
-    if resolve_source(source) == "hub":
+    if resolve_source(source) == "hub" and name not in _HUB_FAILED:
         src = HUB_SOURCES[name]
         return {"source": "hub", "repo": src.repo, "revision": src.revision}
     note = "offline subset: 1,000 of 10,042 validation items" if name == "hellaswag" else None
@@ -444,7 +448,7 @@ _RAW = {
         "fcca017f3468a25901ad298913e976c42ad9165e",
         "data/ARC-{Easy,Challenge}-test.jsonl",
         "CC-BY-SA-4.0 (allenai/ai2_arc); share-alike applies to this Parquet",
-        [],
+        ["LICENSE.arc-CC-BY-SA-4.0"],
     ),
     "gsm8k": (
         "openai/grade-school-math",
@@ -455,7 +459,7 @@ _RAW = {
     ),
     "hellaswag": (
         "RubriksCube/rubriks_cube",
-        "45e617d6ca",
+        "45e617d6ca (abbreviated as in the source folder's MANIFEST)",
         "data/hellaswag.jsonl (1,000 of the 10,042 validation items)",
         "MIT (upstream rowanz/hellaswag)",
         ["LICENSE.rowanz-hellaswag", "LICENSE.RubriksCube-rubriks_cube"],
@@ -464,8 +468,8 @@ _RAW = {
         "benedictflorance/truthfulqa_experiments",
         "6fdfd38288e86296582a584694df5cf43d1f634a",
         "datasets/TruthfulQA.csv",
-        "Apache-2.0 (upstream sylinrl/TruthfulQA)",
-        [],
+        "Apache-2.0 (upstream sylinrl/TruthfulQA; the vendoring repo has no licence file)",
+        ["LICENSE.truthfulqa-Apache-2.0"],
     ),
 }
 

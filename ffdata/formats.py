@@ -30,7 +30,7 @@ def is_mcq_letter(text: str, n_options: int = 4) -> bool:
 
 
 def is_yes_no(text: str) -> bool:
-    """"Yes" / "No", optionally "." and one explaining sentence on the same line."""
+    """ "Yes" / "No", optionally "." and one explaining sentence on the same line."""
     if not _one_line(text):
         return False
     m = _YES_NO.match(text)

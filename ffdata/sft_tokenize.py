@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from ffdata.records import RECORD_SCHEMA, render_prompt
-from ffdata.tokenizer import EOT_ID, decode, encode_batch
+from ffdata.tokenizer import EOT_ID, decode, encode_batch, tiktoken_encoding
 
 SFT_SCHEMA = pa.schema(
     list(RECORD_SCHEMA)
@@ -32,10 +32,13 @@ SFT_SCHEMA = pa.schema(
 )
 
 
+_MASK_VALUES = np.array([0, 1, 0], np.int8)  # prompt, response + EOT, padding
+
+
 @dataclass
 class Tokenized:
-    input_ids: list[int] | None  # None: the row is dropped, see `reason`
-    loss_mask: list[int] | None
+    input_ids: np.ndarray | None  # int32; None: the row is dropped, see `reason`
+    loss_mask: np.ndarray | None  # int8, 1 on response tokens and their EOT
     n_tokens: int
     n_loss_tokens: int
     truncated: bool
@@ -57,7 +60,11 @@ def tokenize_pairs(
         raise ValueError(f"overlength must be 'drop' or 'truncate', not {overlength!r}")
     if pad_to is not None and pad_to < max_tokens:
         raise ValueError(f"pad_to ({pad_to}) must be at least max_tokens ({max_tokens})")
-    ids = encode_batch(prompts + responses, num_threads=num_threads)
+    if num_threads > 1:
+        ids = encode_batch(prompts + responses, num_threads=num_threads)
+    else:  # a plain loop: the batch call's thread pool costs more than it saves on one core
+        enc = tiktoken_encoding().encode_ordinary
+        ids = [enc(t) for t in prompts + responses]
     n = len(prompts)
     out = []
     for p_ids, r_ids in zip(ids[:n], ids[n:], strict=True):
@@ -74,11 +81,11 @@ def tokenize_pairs(
                 continue
             r_ids = r_ids[:room]  # no EOT left: a cut answer must not teach stopping there
             truncated, cut, total = True, decode(r_ids), max_tokens
-        length = pad_to or total
-        input_ids = p_ids + r_ids + [EOT_ID] * (length - total)
-        mask = np.zeros(length, np.int8)
-        mask[len(p_ids) : total] = 1
-        out.append(Tokenized(input_ids, mask.tolist(), total, len(r_ids), truncated, "", cut))
+        pad = (pad_to or total) - total
+        # numpy arrays, not lists: Arrow converts them ~50x faster when the shard is written
+        input_ids = np.array(p_ids + r_ids + [EOT_ID] * pad, np.int32)
+        mask = np.repeat(_MASK_VALUES, (len(p_ids), len(r_ids), pad))
+        out.append(Tokenized(input_ids, mask, total, len(r_ids), truncated, "", cut))
     return out
 
 

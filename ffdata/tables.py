@@ -164,7 +164,9 @@ def cross_check(tables: dict[str, Table]) -> list[str]:
                 problems.append(f"{where}: {col} {who!r} is not in persons")
                 continue
             if not roles & person_fields(person):
-                problems.append(f"{where}: {who!r} is a {col} here but persons says {person['fields']}")
+                problems.append(
+                    f"{where}: {who!r} is a {col} here but persons says {person['fields']}"
+                )
             year, born, died = row.get("year"), person["born"], person["died"]
             if year and born and year <= born:
                 problems.append(f"{where}: {who!r} credited in {year}, born {born}")

@@ -62,6 +62,12 @@ def _set_facts(root, name: str, fingerprint: str) -> dict:
         by_block=counts.get("by_block", {}),
         by_source=counts.get("by_source", {}),
         dropped=rec.get("dropped", {}).get("total"),
+        decontam_targets=rec.get("manifest", {}).get("decontamination", {}).get("targets", []),
+        contaminated=sum(
+            n
+            for reason, n in rec.get("dropped", {}).get("by_reason", {}).items()
+            if reason.startswith("contaminated")
+        ),
     )
     return facts
 
@@ -237,12 +243,37 @@ def _config_table(stages: list[dict]) -> list[str]:
     return lines
 
 
-def _limitations(evals: dict, config: dict) -> list[str]:
+def _decontam_line(stages: list[dict]) -> str:
+    """What the build records say about decontamination of every training set."""
+    parts = []
+    for s in stages:
+        if s["kind"] != "train":
+            continue
+        tr = s["sets"]["train"]
+        if "missing" in tr:
+            parts.append(f"{tr['set']}: unknown (build record not found)")
+        elif tr.get("decontam_targets"):
+            parts.append(
+                f"{tr['set']}: against {', '.join(tr['decontam_targets'])} "
+                f"({tr['contaminated']:,} rows dropped)"
+            )
+        else:
+            parts.append(f"{tr['set']}: not decontaminated (no targets in its manifest)")
+    if not parts:
+        return "- Decontamination of the training data is not recorded for this checkpoint."
+    return (
+        "- Decontamination (13-gram and exact-question matching, from the build records): "
+        + "; ".join(parts)
+        + ". Paraphrased leakage is not ruled out."
+    )
+
+
+def _limitations(evals: dict, config: dict, stages: list[dict]) -> list[str]:
     items = [
         f"- Small GPT-2 ({config.get('n_layer')} layers, {config.get('n_embd')} hidden): expect "
         "confident wrong answers; verify facts before use.",
         "- English only; GPT-2 BPE; context of "
-        f"{config.get('n_positions')} tokens. Use the Alpaca-style template below; other "
+        f"{config.get('n_positions')} tokens. Use the prompt template above; other "
         "prompt shapes were not trained or evaluated.",
     ]
     m = evals["mmlu"]
@@ -261,13 +292,10 @@ def _limitations(evals: dict, config: dict) -> list[str]:
     if f:
         ao = f["anchor_overattribution"]
         items.append(
-            f"- Anchor-entity over-attribution: {ao['count']} of {f['prompts']} factual-bench answers "
-            "name a famous figure (Edison, Tesla, Einstein, …) who is not the answer."
+            f"- Anchor-entity over-attribution: {ao['count']} of {f['prompts']} factual-bench "
+            "answers name a famous figure (Edison, Tesla, Einstein, …) who is not the answer."
         )
-    items.append(
-        "- Evaluation sets were decontaminated from the training sets by 13-gram and exact-question "
-        "matching; paraphrased leakage is not ruled out."
-    )
+    items.append(_decontam_line(stages))
     return ["## Limitations", "", *items]
 
 
@@ -332,7 +360,7 @@ def build_card(
         "",
         "Greedy decoding is recommended (the factual bench is scored that way).",
         "",
-        *_limitations(evals, config),
+        *_limitations(evals, config, stages),
         "",
         "<details><summary>MMLU per subject</summary>",
         "",

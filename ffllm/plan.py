@@ -21,7 +21,7 @@ Calibrated against the single-H200 peaks in ENVIRONMENT.md (tests/test_plan.py c
 
 from dataclasses import dataclass
 
-from ffllm.train.model import PRESETS
+from ffllm.train.config import PRESETS
 
 GIB = 1024**3
 VOCAB = 50257

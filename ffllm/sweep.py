@@ -14,6 +14,7 @@ The card's stage-7 decision is this rule: ckpt-200 scored +0.12pp over ckpt-150 
 import json
 import re
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -33,7 +34,7 @@ class _Strict(BaseModel):
 
 
 class MMLUSpec(_Strict):
-    shots: int = Field(default=5)
+    shots: Literal[0, 5] = 5
     limit: int | None = Field(default=None, gt=0)
     quick: bool = False
 
@@ -220,7 +221,10 @@ def _table_keys(rule: SelectionRule) -> list[str]:
 def format_sweep(result: dict) -> str:
     """The card's "Checkpoint sweep & selection" table."""
     rule = result["rule"]
-    head = ["checkpoint", "MMLU full", *(DOMAIN_TITLES[d] for d in DOMAINS)]
+    spec = rule["mmlu"]
+    # "MMLU full" only when it is: all 14,042 test items
+    mmlu_col = "MMLU dev" if spec["quick"] else "MMLU (limited)" if spec["limit"] else "MMLU full"
+    head = ["checkpoint", mmlu_col, *(DOMAIN_TITLES[d] for d in DOMAINS)]
     head += ["weak regressed", "factbench", "status"]
     lines = [
         "### Checkpoint sweep & selection",

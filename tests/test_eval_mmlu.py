@@ -18,7 +18,6 @@ from ffllm.eval.mmlu import (
     evaluate_mmlu,
     format_mmlu,
     lm_eval_version,
-    run_mmlu,
     task_name,
     write_task_dir,
 )
@@ -35,7 +34,7 @@ def task_dir():
 def tiny(tmp_path_factory):
     path = tmp_path_factory.mktemp("tiny") / "ckpt"
     torch.manual_seed(0)
-    GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=32, n_head=2, n_positions=128)).save_pretrained(
+    GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=32, n_head=2, n_positions=64)).save_pretrained(
         path
     )
     save_hf_tokenizer(path)
@@ -90,7 +89,11 @@ def test_five_shot_context_is_the_first_five_dev_items(task_dir):
     dev = [it for it in load_evalset("mmlu", "bundled", split="dev") if it.subject == "anatomy"]
 
     def block(q, choices):
-        return q.strip() + "".join(f"\n{L}. {c}" for L, c in zip(LETTERS, choices)) + "\nAnswer:"
+        return (
+            q.strip()
+            + "".join(f"\n{L}. {c}" for L, c in zip(LETTERS, choices, strict=True))
+            + "\nAnswer:"
+        )
 
     shots = "".join(
         f"{block(d.question, d.choices)} {LETTERS[d.answer_index]}\n\n" for d in dev[:5]
@@ -104,35 +107,36 @@ def _manual_predictions(model, tok, items, max_len):
     preds = []
     for it in items:
         ctx = description(it.subject) + it.question.strip()
-        ctx += "".join(f"\n{L}. {c}" for L, c in zip(LETTERS, it.choices)) + "\nAnswer:"
-        scores = []
+        ctx += (
+            "".join(f"\n{L}. {c}" for L, c in zip(LETTERS, it.choices, strict=True)) + "\nAnswer:"
+        )
+        ctx_ids = tok(ctx)["input_ids"]
+        conts = []
         for L in LETTERS:
-            ctx_ids = tok(ctx)["input_ids"]
             whole = tok(ctx + " " + L)["input_ids"]
-            cont = whole[len(ctx_ids) :]
-            assert len(cont) == 1
-            inp = whole[-(max_len + 1) :][:-1]  # lm-eval truncates from the left
-            with torch.no_grad():
-                logits = model(torch.tensor([inp])).logits[0, -1]
-            scores.append(torch.log_softmax(logits.double(), -1)[cont[0]].item())
-        preds.append(max(range(4), key=lambda i: scores[i]))
+            assert whole[: len(ctx_ids)] == ctx_ids and len(whole) == len(ctx_ids) + 1
+            conts.append(whole[-1])
+        inp = (ctx_ids + [conts[0]])[-(max_len + 1) :][:-1]  # lm-eval truncates from the left
+        with torch.no_grad():
+            logp = torch.log_softmax(model(torch.tensor([inp])).logits[0, -1].double(), -1)
+        preds.append(max(range(4), key=lambda i: logp[conts[i]].item()))
     return preds
 
 
-def test_scores_match_an_independent_loglikelihood(tiny):
-    model, tok = load_model(tiny)
-    res = run_mmlu(model, tok, shots=0, limit=1, quick=True, batch_size=8, source="bundled")
+def test_scores_match_an_independent_loglikelihood_and_are_saved(tiny):
+    res = evaluate_mmlu(tiny, shots=0, limit=1, quick=True, batch_size=32)
     assert res["items"] == 57 and res["split"] == "dev" and res["shots"] == 0
     first = {}
     for it in load_evalset("mmlu", "bundled", split="dev"):
         first.setdefault(it.subject, it)
     items = [first[s] for s in sorted(first)]
+    model, tok = load_model(tiny)
     preds = _manual_predictions(model, tok, items, model.config.n_positions)
-    for it, p in zip(items, preds):
+    for it, p in zip(items, preds, strict=True):
         assert res["subjects"][it.subject]["acc"] == float(p == it.answer_index), it.subject
     # overall and macro-domains: item-weighted means, equal to lm-eval's own group numbers
     assert res["acc"] == pytest.approx(
-        sum(p == it.answer_index for p, it in zip(preds, items)) / 57
+        sum(p == it.answer_index for p, it in zip(preds, items, strict=True)) / 57
     )
     assert res["lm_eval_groups"]["ffmmlu_dev"] == pytest.approx(res["acc"], abs=1e-12)
     for d in DOMAINS:
@@ -144,15 +148,12 @@ def test_scores_match_an_independent_loglikelihood(tiny):
     assert (
         res["label"] == f"MMLU 0-shot, lm-eval {lm_eval_version()} (57 dev items, limit 1/subject)"
     )
+    assert res["data"]["source"] == "bundled"
 
-
-def test_evaluate_saves_and_reuses_the_result(tiny):
-    res = evaluate_mmlu(tiny, shots=0, limit=1, quick=True, batch_size=8)
+    # saved next to the weights, keyed by their sha256, and reused
     saved = tiny / "eval" / "mmlu-dev-0shot-limit1.json"
     assert json.loads(saved.read_text()) == json.loads(json.dumps(res))
-    assert res["weights_sha256"] and res["data"]["source"] == "bundled"
-    again = evaluate_mmlu(tiny, shots=0, limit=1, quick=True)
-    assert again == json.loads(saved.read_text())
+    assert evaluate_mmlu(tiny, shots=0, limit=1, quick=True) == json.loads(saved.read_text())
     text = format_mmlu(res)
     assert "**MMLU overall** | 57 |" in text and "| abstract_algebra | stem | 1 |" in text
 

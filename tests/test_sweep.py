@@ -24,23 +24,26 @@ WEAK = [
 # The card's stage-7 sweep, MMLU full (5-shot) and the six weak domains. ckpt-150 (28.05%) and
 # ckpt-200 (28.17%) are the card's numbers; the per-domain values are this test's data, chosen
 # so that ckpt-200 regresses 5 of 6 weak domains against the stage's start (ckpt-0).
-BASELINE = {"mmlu": 0.2761, **dict(zip(WEAK, [0.2606, 0.2500, 0.2489, 0.2605, 0.2456, 0.2685]))}
+BASELINE = {
+    "mmlu": 0.2761,
+    **dict(zip(WEAK, [0.2606, 0.2500, 0.2489, 0.2605, 0.2456, 0.2685], strict=True)),
+}
 SWEEP = {
     "ckpt-50": {
         "mmlu": 0.2770,
-        **dict(zip(WEAK, [0.2545, 0.2500, 0.2447, 0.2637, 0.2515, 0.2654])),
+        **dict(zip(WEAK, [0.2545, 0.2500, 0.2447, 0.2637, 0.2515, 0.2654], strict=True)),
     },
     "ckpt-100": {
         "mmlu": 0.2790,
-        **dict(zip(WEAK, [0.2606, 0.2549, 0.2405, 0.2669, 0.2456, 0.2716])),
+        **dict(zip(WEAK, [0.2606, 0.2549, 0.2405, 0.2669, 0.2456, 0.2716], strict=True)),
     },
     "ckpt-150": {
         "mmlu": 0.2805,
-        **dict(zip(WEAK, [0.2667, 0.2549, 0.2447, 0.2701, 0.2515, 0.2654])),
+        **dict(zip(WEAK, [0.2667, 0.2549, 0.2447, 0.2701, 0.2515, 0.2654], strict=True)),
     },
     "ckpt-200": {
         "mmlu": 0.2817,
-        **dict(zip(WEAK, [0.2545, 0.2451, 0.2405, 0.2637, 0.2398, 0.2623])),
+        **dict(zip(WEAK, [0.2545, 0.2451, 0.2405, 0.2637, 0.2398, 0.2623], strict=True)),
     },
 }
 
@@ -96,7 +99,7 @@ def test_rule_manifest_errors_name_the_field(tmp_path):
 
 def _tiny(path: Path, seed: int) -> None:
     torch.manual_seed(seed)
-    GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=32, n_head=2, n_positions=512)).save_pretrained(
+    GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=32, n_head=2, n_positions=64)).save_pretrained(
         path
     )
     save_hf_tokenizer(path)
@@ -127,10 +130,33 @@ def test_sweep_over_a_run_folder(tmp_path):
         "MMLU 0-shot, lm-eval 0.4.13 (57 dev items, limit 1/subject)"
     )
     md = (run / "sweep.md").read_text()
-    assert "| checkpoint | MMLU full | STEM | Humanities | Social sciences | Other |" in md
+    assert "| checkpoint | MMLU dev | STEM | Humanities | Social sciences | Other |" in md
     assert md == format_sweep(json.loads((run / "sweep.json").read_text()))
     # results are saved next to each checkpoint and reused: a rerun writes the same bytes
     assert (run / "hf" / "ckpt-20" / "eval" / "mmlu-dev-0shot-limit1.json").exists()
     first = (run / "sweep.json").read_bytes()
     sweep_run(run, rule, log=lambda *_: None)
     assert (run / "sweep.json").read_bytes() == first
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ffllm",
+            "sweep",
+            str(tmp_path / "nope"),
+            "--rule",
+            str(REPO / "manifests/selection/ff313.yaml"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"error: {tmp_path / 'nope'}: run folder not found"

@@ -26,6 +26,15 @@ REPO = Path(__file__).resolve().parent.parent
 MANIFESTS = REPO / "manifests" / "train"
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny ops on a small shared box run far faster on one thread than on two."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     base = tmp_path_factory.mktemp("parts")
@@ -65,8 +74,10 @@ def test_unknown_key_and_bad_values_are_named(tmp_path):
         load_run(path)
     with pytest.raises(FFDataError, match="model: .*exactly one of 'preset' or 'init'"):
         parse_run(
-            {**load_run(write_run(tmp_path / "ok.yaml")).model_dump(by_alias=True),
-             "model": {"preset": "tiny", "init": "x"}},
+            {
+                **load_run(write_run(tmp_path / "ok.yaml")).model_dump(by_alias=True),
+                "model": {"preset": "tiny", "init": "x"},
+            },
             "inline",
         )
     run = load_run(write_run(tmp_path / "b.yaml", batch={"micro": 3, "global": 8}))
@@ -160,7 +171,7 @@ def test_pretrain_token_blocks(tmp_path):
     np.arange(0, 10, dtype=np.uint16).tofile(a)  # 2 blocks of 4 (2 tokens left over)
     np.arange(100, 112, dtype=np.uint16).tofile(b)  # 3 blocks of 4
     blocks = load_examples("pretrain", [a, b, tmp_path / "docs.parquet"], seq_len=4)
-    assert len(blocks) == 5
+    assert isinstance(blocks, TokenBlocks) and len(blocks) == 5
     batch = blocks.batch([1, 2, 4])
     assert batch.input_ids.tolist() == [[4, 5, 6, 7], [100, 101, 102, 103], [108, 109, 110, 111]]
     assert (batch.labels == batch.input_ids).all()
@@ -235,3 +246,38 @@ def test_lora_trains_adapters_only_and_exports_merged(tmp_path):
     assert not any("lora" in k for k in loaded.state_dict())
     with torch.no_grad():
         torch.testing.assert_close(loaded(input_ids=ids).logits, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_build_time_tokens_give_the_same_examples(built, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ffdata.sft_tokenize import SFT_SCHEMA, tokenize_records
+
+    path = built.shard_paths("train")[0]
+    records = pq.read_table(path).to_pylist()[:20]
+    rows = []
+    for rec, tok in zip(
+        records, tokenize_records(records, max_tokens=128, pad_to=128), strict=True
+    ):
+        rows.append(
+            rec
+            | {
+                "input_ids": tok.input_ids.tolist(),
+                "loss_mask": tok.loss_mask.tolist(),
+                "n_tokens": tok.n_tokens,
+                "n_loss_tokens": tok.n_loss_tokens,
+                "truncated": tok.truncated,
+            }
+        )
+    shard = tmp_path / "tokenized.parquet"
+    pq.write_table(pa.Table.from_pylist(rows, schema=SFT_SCHEMA), shard)
+    plain = pq.read_table(path).slice(0, 20)
+    pq.write_table(plain, tmp_path / "plain.parquet")
+
+    a = load_sft([shard], seq_len=128)
+    b = load_sft([tmp_path / "plain.parquet"], seq_len=128)
+    assert len(a) == len(b) == 20
+    for i in range(20):
+        assert a.ids[i].tolist() == b.ids[i].tolist()  # padding stripped, same ids
+    assert a.n_prompt.tolist() == b.n_prompt.tolist()

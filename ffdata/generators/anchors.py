@@ -12,11 +12,26 @@ it covers. Two item kinds come from it:
 from ffdata.formats import is_yes_no
 from ffdata.generators.mcq import CREDIT_TABLES, Candidate, creator_of, subject
 
-BASE = {"patented": "patent", "invented": "invent", "developed": "develop", "built": "build",
-        "flew": "fly", "launched": "launch", "proposed": "propose", "designed": "design",
-        "introduced": "introduce", "demonstrated": "demonstrate", "discovered": "discover",
-        "formulated": "formulate", "published": "publish", "described": "describe",
-        "showed": "show", "named": "name", "observed": "observe", "explained": "explain"}
+BASE = {
+    "patented": "patent",
+    "invented": "invent",
+    "developed": "develop",
+    "built": "build",
+    "flew": "fly",
+    "launched": "launch",
+    "proposed": "propose",
+    "designed": "design",
+    "introduced": "introduce",
+    "demonstrated": "demonstrate",
+    "discovered": "discover",
+    "formulated": "formulate",
+    "published": "publish",
+    "described": "describe",
+    "showed": "show",
+    "named": "name",
+    "observed": "observe",
+    "explained": "explain",
+}
 ASK = {"literature": "write", "music": "compose", "art": "create"}
 DONE = {"literature": "wrote", "music": "composed", "art": "created"}
 
@@ -75,7 +90,13 @@ def yes_no(tables, seed, table: str):
                 answer=a,
                 category=category,
                 format="yes_no",
-                meta={"table": table, "row": r["_row"], "template": "anchor_yes_no",
-                      "anchor": anchor, "anchor_category": anchor_category,
-                      "correct": r[who_col], "label": "yes" if r[who_col] == anchor else "no"},
+                meta={
+                    "table": table,
+                    "row": r["_row"],
+                    "template": "anchor_yes_no",
+                    "anchor": anchor,
+                    "anchor_category": anchor_category,
+                    "correct": r[who_col],
+                    "label": "yes" if r[who_col] == anchor else "no",
+                },
             )

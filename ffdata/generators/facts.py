@@ -55,7 +55,7 @@ def discoverer_of(tables, seed):
 
 
 def credit_year(tables, seed, table: str):
-    """"In which year did Bell patent the telephone?" → "Alexander Graham Bell patented the
+    """ "In which year did Bell patent the telephone?" → "Alexander Graham Bell patented the
     telephone in 1876." (the MCQ form of this relation lives in mcq.year_of; pick one per block)."""
     category = {"inventions": "inventions", "discoveries": "science_history"}[table]
     who_col = {"inventions": "inventor", "discoveries": "scientist"}[table]
@@ -76,14 +76,22 @@ def birth_year(tables, seed):
 
 def work_year(tables, seed, table: str):
     """Short-answer years for the humanities tables (Blocks E/F)."""
-    who_col = {"literature": "author", "music": "composer", "art": "artist",
-               "philosophy": "philosopher"}[table]
+    who_col = {
+        "literature": "author",
+        "music": "composer",
+        "art": "artist",
+        "philosophy": "philosopher",
+    }[table]
     for r in tables[table].rows:
         if not r["year"]:
             continue
         what = credit_subject(table, r)
-        verb = {"literature": "was first published", "music": "dates from",
-                "art": "was completed", "philosophy": "was first published"}[table]
+        verb = {
+            "literature": "was first published",
+            "music": "dates from",
+            "art": "was completed",
+            "philosophy": "was first published",
+        }[table]
         a = f"{what[0].upper() + what[1:]} by {r[who_col]} {verb} in {r['year']}."
         if len(a) >= 100:
             a = f"It {verb.replace('dates', 'dates')} in {r['year']}."

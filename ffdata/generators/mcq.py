@@ -87,10 +87,19 @@ def pick(
 def near_numbers(
     value: int, rng: random.Random, k: int = 3, spread: int = 5, lo: int = 1, hi: int | None = None
 ):
-    """k distinct integers within ±spread of value (never value itself), inside [lo, hi]."""
-    pool = [value + d for d in range(-spread, spread + 1) if d]
-    pool = [x for x in pool if x >= lo and (hi is None or x <= hi)]
-    return pick(value, pool, rng, k)
+    """k distinct integers within ±spread of value (never value itself), inside [lo, hi].
+    Drawn one at a time, so a huge spread (GSM8K answers in the millions) costs nothing."""
+    low = max(value - spread, lo)
+    high = value + spread if hi is None else min(value + spread, hi)
+    available = high - low + 1 - (1 if low <= value <= high else 0)
+    if available < k:
+        raise ValueError(f"only {available} numbers near {value}, need {k}")
+    picked: list[int] = []
+    while len(picked) < k:
+        x = rng.randint(low, high)
+        if x != value and x not in picked:
+            picked.append(x)
+    return picked
 
 
 def _rng(seed: int, *parts) -> random.Random:
@@ -134,8 +143,12 @@ def symbol_of(tables, seed):
         rng = _rng(seed, "symbol_of", r["_row"])
         # symbols sharing a first letter are the plausible confusions (Na/N/Ne for sodium)
         first = r["name"][0]
-        d = pick(r["symbol"], [x["symbol"] for x in rows], rng,
-                 prefer=lambda s, f=first: 0 if s[0] == f else 1)
+        d = pick(
+            r["symbol"],
+            [x["symbol"] for x in rows],
+            rng,
+            prefer=lambda s, f=first: 0 if s[0] == f else 1,
+        )
         q = f"What is the chemical symbol for {r['name'].lower()}?"
         yield _cand("elements", r, "symbol_of", q, r["symbol"], d, "chemistry")
 
@@ -153,8 +166,12 @@ def element_of_number(tables, seed):
     by_num = {x["number"]: x["name"] for x in rows}
     for r in rows:
         rng = _rng(seed, "element_of_number", r["_row"])
-        d = pick(r["name"], by_num.values(), rng,
-                 prefer=lambda nm, n=r["number"], bn=by_num: abs(_num_of(bn, nm) - n))
+        d = pick(
+            r["name"],
+            by_num.values(),
+            rng,
+            prefer=lambda nm, n=r["number"], bn=by_num: abs(_num_of(bn, nm) - n),
+        )
         q = f"Which element has atomic number {r['number']}?"
         yield _cand("elements", r, "element_of_number", q, r["name"], d, "chemistry")
 
@@ -182,7 +199,12 @@ CREDIT_TABLES = {
     "literature": ("work", "author", "literature", "Who wrote {what}?"),
     "music": ("work", "composer", "music", "Who composed {what}?"),
     "art": ("work", "artist", "art", "Which artist made the {form} {what}?"),
-    "philosophy": ("work", "philosopher", "philosophy", "Which philosopher is associated with {what}?"),
+    "philosophy": (
+        "work",
+        "philosopher",
+        "philosophy",
+        "Which philosopher is associated with {what}?",
+    ),
 }
 
 
@@ -206,7 +228,7 @@ def credit_question(table: str, row: dict) -> str:
 
 
 def creator_of(tables, seed, table: str, anchors: Sequence[str] = ()):
-    """"Who wrote X?" with three other creators from the same table as distractors. With
+    """ "Who wrote X?" with three other creators from the same table as distractors. With
     `anchors`, items whose answer is not an anchor carry the anchors among their distractors
     (the contrastive anti-anchoring form; an anchor's own credits keep the other anchor as a
     distractor). The relation key is the same, so a question is asked once in either form."""
@@ -231,7 +253,7 @@ def creator_of(tables, seed, table: str, anchors: Sequence[str] = ()):
 
 
 def work_by(tables, seed, table: str):
-    """"Which of these did X write?" — distractors are works by other people of the same kind."""
+    """ "Which of these did X write?" — distractors are works by other people of the same kind."""
     item_col, who_col, category, _ = CREDIT_TABLES[table]
     rows = tables[table].rows
     for r in rows:
@@ -251,7 +273,7 @@ def work_by(tables, seed, table: str):
 
 
 def year_of(tables, seed, table: str):
-    """"In which year was X first published/patented?" with nearby years as distractors."""
+    """ "In which year was X first published/patented?" with nearby years as distractors."""
     item_col, who_col, category, _ = CREDIT_TABLES[table]
     for r in tables[table].rows:
         if not r["year"]:
@@ -277,20 +299,36 @@ def year_question(table: str, r: dict) -> str:
     return f"In which year was {what} by {r['philosopher']} first published?"
 
 
-_BASE = {"patented": "patent", "invented": "invent", "developed": "develop", "built": "build",
-         "flew": "fly", "launched": "launch", "proposed": "propose", "designed": "design",
-         "introduced": "introduce", "demonstrated": "demonstrate", "discovered": "discover",
-         "formulated": "formulate", "published": "publish", "described": "describe",
-         "showed": "show", "named": "name", "observed": "observe", "explained": "explain"}
+_BASE = {
+    "patented": "patent",
+    "invented": "invent",
+    "developed": "develop",
+    "built": "build",
+    "flew": "fly",
+    "launched": "launch",
+    "proposed": "propose",
+    "designed": "design",
+    "introduced": "introduce",
+    "demonstrated": "demonstrate",
+    "discovered": "discover",
+    "formulated": "formulate",
+    "published": "publish",
+    "described": "describe",
+    "showed": "show",
+    "named": "name",
+    "observed": "observe",
+    "explained": "explain",
+}
 
 
 def _base(verb: str) -> str:
     return _BASE.get(verb, verb)
 
 
-def field_of(tables, seed, fields=("scientist", "inventor", "writer", "composer", "artist",
-                                   "philosopher")):
-    """"Which of these people is best known as a composer?" — distractors never carry the field."""
+def field_of(
+    tables, seed, fields=("scientist", "inventor", "writer", "composer", "artist", "philosopher")
+):
+    """ "Which of these people is best known as a composer?" — distractors never carry the field."""
     rows = tables["persons"].rows
     for r in rows:
         primary = r["fields"].split(";")[0]

@@ -9,24 +9,55 @@ cannot ship a wrong answer.
 
 import random
 import re
-from math import gcd
 from dataclasses import dataclass, field
 from fractions import Fraction
+from math import gcd
 
 from ffdata.formats import final_number, is_numeric
 
 FAMILIES = ("change", "unit_price", "rate", "percentage", "multi_step_total", "time", "fraction")
 
 NAMES = (
-    "Ana", "Ben", "Chen", "Dara", "Eli", "Fatima", "Gus", "Hana", "Ivan", "Jade", "Kofi",
-    "Lena", "Mateo", "Nia", "Omar", "Priya", "Quinn", "Rosa", "Sami", "Tara", "Uma", "Victor",
-    "Wen", "Yusuf", "Zoe",
+    "Ana",
+    "Ben",
+    "Chen",
+    "Dara",
+    "Eli",
+    "Fatima",
+    "Gus",
+    "Hana",
+    "Ivan",
+    "Jade",
+    "Kofi",
+    "Lena",
+    "Mateo",
+    "Nia",
+    "Omar",
+    "Priya",
+    "Quinn",
+    "Rosa",
+    "Sami",
+    "Tara",
+    "Uma",
+    "Victor",
+    "Wen",
+    "Yusuf",
+    "Zoe",
 )
 ITEMS = (
-    ("notebook", "notebooks"), ("pencil", "pencils"), ("apple", "apples"), ("ticket", "tickets"),
-    ("mug", "mugs"), ("sandwich", "sandwiches"), ("bottle of juice", "bottles of juice"),
-    ("candle", "candles"), ("postcard", "postcards"), ("towel", "towels"), ("muffin", "muffins"),
-    ("pack of stickers", "packs of stickers"), ("bag of rice", "bags of rice"),
+    ("notebook", "notebooks"),
+    ("pencil", "pencils"),
+    ("apple", "apples"),
+    ("ticket", "tickets"),
+    ("mug", "mugs"),
+    ("sandwich", "sandwiches"),
+    ("bottle of juice", "bottles of juice"),
+    ("candle", "candles"),
+    ("postcard", "postcards"),
+    ("towel", "towels"),
+    ("muffin", "muffins"),
+    ("pack of stickers", "packs of stickers"),
+    ("bag of rice", "bags of rice"),
 )
 PLACES = ("school", "the library", "the market", "the park", "the museum", "the station")
 
@@ -68,7 +99,7 @@ def _cents(rng: random.Random, lo: int, hi: int, step: int = 25) -> Fraction:
 
 
 def _change(rng, seed, index):
-    name, (item, items) = rng.choice(NAMES), rng.choice(ITEMS)
+    name, (_item, items) = rng.choice(NAMES), rng.choice(ITEMS)
     n = rng.randint(2, 9)
     price = _cents(rng, 50, 900)
     cost = n * price
@@ -76,12 +107,19 @@ def _change(rng, seed, index):
     change = bill - cost
     variant = rng.choice(("a", "b"))
     if variant == "a":
-        q = (f"{name} buys {n} {items} at {money(price)} each and pays with a ${bill} bill. "
-             f"How much change does {name} get, in dollars?")
+        q = (
+            f"{name} buys {n} {items} at {money(price)} each and pays with a ${bill} bill. "
+            f"How much change does {name} get, in dollars?"
+        )
     else:
-        q = (f"At {rng.choice(PLACES)}, {name} pays for {n} {items} costing {money(price)} each "
-             f"with a ${bill} bill. How many dollars of change should {name} receive?")
-    steps = [f"Cost: {n} × {fmt(price)} = {fmt(cost)}.", f"Change: {bill} − {fmt(cost)} = {fmt(change)}."]
+        q = (
+            f"At {rng.choice(PLACES)}, {name} pays for {n} {items} costing {money(price)} each "
+            f"with a ${bill} bill. How many dollars of change should {name} receive?"
+        )
+    steps = [
+        f"Cost: {n} × {fmt(price)} = {fmt(cost)}.",
+        f"Change: {bill} − {fmt(cost)} = {fmt(change)}.",
+    ]
     return variant, q, steps, change
 
 
@@ -94,8 +132,10 @@ def _unit_price(rng, seed, index):
     if variant == "a":
         q = f"A box of {n} {items} costs {money(total)}. What is the price of one {item}, in dollars?"
     else:
-        q = (f"{rng.choice(NAMES)} paid {money(total)} for {n} {items}, all at the same price. "
-             f"How many dollars did one {item} cost?")
+        q = (
+            f"{rng.choice(NAMES)} paid {money(total)} for {n} {items}, all at the same price. "
+            f"How many dollars did one {item} cost?"
+        )
     steps = [f"Price of one: {fmt(total)} ÷ {n} = {fmt(unit)}."]
     return variant, q, steps, unit
 
@@ -104,14 +144,18 @@ def _rate(rng, seed, index):
     variant = rng.choice(("distance", "speed", "work"))
     if variant == "distance":
         v, t = rng.randint(30, 120), rng.randint(2, 9)
-        q = (f"A train travels at a steady {v} kilometres per hour for {t} hours. "
-             "How many kilometres does it travel?")
+        q = (
+            f"A train travels at a steady {v} kilometres per hour for {t} hours. "
+            "How many kilometres does it travel?"
+        )
         return variant, q, [f"Distance: {v} × {t} = {v * t}."], Fraction(v * t)
     if variant == "speed":
         v, t = rng.randint(8, 30), rng.randint(2, 8)
         d = v * t
-        q = (f"{rng.choice(NAMES)} cycles {d} kilometres in {t} hours at a steady pace. "
-             "What is the speed, in kilometres per hour?")
+        q = (
+            f"{rng.choice(NAMES)} cycles {d} kilometres in {t} hours at a steady pace. "
+            "What is the speed, in kilometres per hour?"
+        )
         return variant, q, [f"Speed: {d} ÷ {t} = {v}."], Fraction(v)
     r, m = rng.randint(3, 40), rng.randint(4, 90)
     what = rng.choice(("bottles", "boxes", "jars", "cans"))
@@ -126,17 +170,20 @@ def _percentage(rng, seed, index):
         pct = rng.choice((10, 15, 20, 25, 30, 40, 50))
         disc = price * pct / 100
         sale = price - disc
-        q = (f"A jacket costs ${fmt(price)}. It is on sale for {pct}% off. "
-             "What is the sale price, in dollars?")
-        steps = [f"Discount: {fmt(price)} × {pct} ÷ 100 = {fmt(disc)}.",
-                 f"Sale price: {fmt(price)} − {fmt(disc)} = {fmt(sale)}."]
+        q = (
+            f"A jacket costs ${fmt(price)}. It is on sale for {pct}% off. "
+            "What is the sale price, in dollars?"
+        )
+        steps = [
+            f"Discount: {fmt(price)} × {pct} ÷ 100 = {fmt(disc)}.",
+            f"Sale price: {fmt(price)} − {fmt(disc)} = {fmt(sale)}.",
+        ]
         return variant, q, steps, sale
     pct = rng.choice((5, 10, 12, 20, 25, 30, 40, 60, 75))
     step = 100 // gcd(pct, 100)  # so that pct% of the group is a whole number of people
     whole = step * rng.randint(max(1, 20 // step), 500 // step)
     part = Fraction(whole * pct, 100)
-    q = (f"A survey asked {whole} people, and {pct}% of them said yes. "
-         "How many people said yes?")
+    q = f"A survey asked {whole} people, and {pct}% of them said yes. How many people said yes?"
     return variant, q, [f"Yes answers: {whole} × {pct} ÷ 100 = {fmt(part)}."], part
 
 
@@ -147,11 +194,15 @@ def _multi_step_total(rng, seed, index):
     x, y = _cents(rng, 50, 800), _cents(rng, 50, 800)
     c1, c2 = a * x, b * y
     total = c1 + c2
-    q = (f"{name} buys {a} {i1s} at {money(x)} each and {b} {i2s} at {money(y)} each. "
-         f"How much does {name} spend in total, in dollars?")
-    steps = [f"{i1s.capitalize()}: {a} × {fmt(x)} = {fmt(c1)}.",
-             f"{i2s.capitalize()}: {b} × {fmt(y)} = {fmt(c2)}.",
-             f"Total: {fmt(c1)} + {fmt(c2)} = {fmt(total)}."]
+    q = (
+        f"{name} buys {a} {i1s} at {money(x)} each and {b} {i2s} at {money(y)} each. "
+        f"How much does {name} spend in total, in dollars?"
+    )
+    steps = [
+        f"{i1s.capitalize()}: {a} × {fmt(x)} = {fmt(c1)}.",
+        f"{i2s.capitalize()}: {b} × {fmt(y)} = {fmt(c2)}.",
+        f"Total: {fmt(c1)} + {fmt(c2)} = {fmt(total)}.",
+    ]
     return "a", q, steps, total
 
 
@@ -162,11 +213,15 @@ def _time(rng, seed, index):
         length = rng.randrange(25, 300, 5)
         end = start + length
         s, e = divmod(start, 60), divmod(end, 60)
-        q = (f"A bus leaves at {s[0]}:{s[1]:02d} and arrives at {e[0]}:{e[1]:02d} the same day. "
-             "How many minutes does the trip take?")
-        steps = [f"Arrival: {e[0]} × 60 + {e[1]} = {end} minutes after midnight.",
-                 f"Departure: {s[0]} × 60 + {s[1]} = {start} minutes after midnight.",
-                 f"Trip: {end} − {start} = {length}."]
+        q = (
+            f"A bus leaves at {s[0]}:{s[1]:02d} and arrives at {e[0]}:{e[1]:02d} the same day. "
+            "How many minutes does the trip take?"
+        )
+        steps = [
+            f"Arrival: {e[0]} × 60 + {e[1]} = {end} minutes after midnight.",
+            f"Departure: {s[0]} × 60 + {s[1]} = {start} minutes after midnight.",
+            f"Trip: {end} − {start} = {length}.",
+        ]
         return variant, q, steps, Fraction(length)
     h, m = rng.randint(1, 12), rng.randint(1, 59)
     what = rng.choice(("A hike", "A flight", "A film marathon", "A train journey", "A workshop"))
@@ -179,10 +234,12 @@ def _fraction(rng, seed, index):
     variant = rng.choice(("of_group", "left"))
     if variant == "of_group":
         b = rng.choice((2, 3, 4, 5, 6, 8))
-        a = rng.randint(1, b - 1)
+        a = rng.choice([k for k in range(1, b) if gcd(k, b) == 1])  # 2/6 would read oddly
         n = b * rng.randint(3, 12)
-        q = (f"A class has {n} students, and {a}/{b} of them walk to {rng.choice(PLACES)}. "
-             "How many students walk?")
+        q = (
+            f"A class has {n} students, and {a}/{b} of them walk to {rng.choice(PLACES)}. "
+            "How many students walk?"
+        )
         per = n // b
         steps = [f"One part: {n} ÷ {b} = {per}.", f"Walkers: {per} × {a} = {per * a}."]
         return variant, q, steps, Fraction(per * a)
@@ -195,11 +252,15 @@ def _fraction(rng, seed, index):
     left = 1 - f1 - f2
     name, thing = rng.choice(NAMES), rng.choice(("pizza", "cake", "pie", "garden", "wall"))
     verb = {"pizza": "eats", "cake": "eats", "pie": "eats", "garden": "weeds", "wall": "paints"}
-    q = (f"{name} {verb[thing]} {a1}/{d1} of a {thing} and a friend {verb[thing]} {a2}/{d2} "
-         f"of it. What fraction of the {thing} is left?")
+    q = (
+        f"{name} {verb[thing]} {a1}/{d1} of a {thing} and a friend {verb[thing]} {a2}/{d2} "
+        f"of it. What fraction of the {thing} is left?"
+    )
     eaten = f1 + f2
-    steps = [f"Done: {a1}/{d1} + {a2}/{d2} = {_frac(eaten)}.",
-             f"Left: 1 − {_frac(eaten)} = {_frac(left)}."]
+    steps = [
+        f"Done: {a1}/{d1} + {a2}/{d2} = {_frac(eaten)}.",
+        f"Left: 1 − {_frac(eaten)} = {_frac(left)}.",
+    ]
     return variant, q, steps, left
 
 
@@ -265,6 +326,8 @@ def _numbers(question: str) -> list[Fraction]:
         else:
             out.append(_q(tok))
     return out
+
+
 def solve(family: str, variant: str, question: str) -> Fraction:
     """Re-derive the answer from the question text only."""
     n = _numbers(question)

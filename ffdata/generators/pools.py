@@ -30,8 +30,9 @@ def _t(table: str, make: Callable, mcq_: bool = True) -> Pool:
 POOLS: dict[str, Pool] = {
     # Block A: real MCQ rows, GSM8K as MCQ, procedural numeric MCQ, table MCQ
     "arc_easy": Pool("rows", source="arc_easy_train", adapter="arc", category="arc_easy"),
-    "arc_challenge": Pool("rows", source="arc_challenge_train", adapter="arc",
-                          category="arc_challenge"),
+    "arc_challenge": Pool(
+        "rows", source="arc_challenge_train", adapter="arc", category="arc_challenge"
+    ),
     "gsm8k_mcq": Pool("rows", source="gsm8k_train", adapter="gsm8k", category="math_word_problem"),
     "numeric_mcq": Pool("numeric_mcq", source="numeric", category="arithmetic"),
     "capital_of": _t("countries", mcq.capital_of),
@@ -39,7 +40,9 @@ POOLS: dict[str, Pool] = {
     "atomic_number_of": _t("elements", mcq.atomic_number_of),
     "element_of_number": _t("elements", mcq.element_of_number),
     "element_category": _t("elements", mcq.category_of),
-    "inventor_contrastive": _t("inventions", lambda t, s: anchors.contrastive_mcq(t, s, "inventions")),
+    "inventor_contrastive": _t(
+        "inventions", lambda t, s: anchors.contrastive_mcq(t, s, "inventions")
+    ),
     "scientist_contrastive": _t(
         "discoveries", lambda t, s: anchors.contrastive_mcq(t, s, "discoveries")
     ),
@@ -47,10 +50,12 @@ POOLS: dict[str, Pool] = {
     # hub MCQ (options.block_a_source: hf)
     "mmlu_aux_hf": Pool("rows", source="mmlu_aux_train_hf", adapter="mmlu", category="mmlu_aux"),
     "arc_easy_hf": Pool("rows", source="arc_easy_train_hf", adapter="arc", category="arc_easy"),
-    "arc_challenge_hf": Pool("rows", source="arc_challenge_train_hf", adapter="arc",
-                             category="arc_challenge"),
-    "openbookqa_hf": Pool("rows", source="openbookqa_train_hf", adapter="openbookqa",
-                          category="openbookqa"),
+    "arc_challenge_hf": Pool(
+        "rows", source="arc_challenge_train_hf", adapter="arc", category="arc_challenge"
+    ),
+    "openbookqa_hf": Pool(
+        "rows", source="openbookqa_train_hf", adapter="openbookqa", category="openbookqa"
+    ),
     # Block B: short facts and anchor yes/no
     "country_of_capital": _t("countries", facts.country_of_capital, False),
     "continent_of": _t("countries", facts.continent_of, False),
@@ -63,13 +68,16 @@ POOLS: dict[str, Pool] = {
     "scientist_yes_no": _t("discoveries", lambda t, s: anchors.yes_no(t, s, "discoveries"), False),
 }
 for fam in numeric.FAMILIES:  # Block D
-    POOLS[f"numeric_{fam}"] = Pool("numeric", source="numeric", adapter=fam, category=fam,
-                                   mcq=False)
+    POOLS[f"numeric_{fam}"] = Pool(
+        "numeric", source="numeric", adapter=fam, category=fam, mcq=False
+    )
 for tab in (*humanities.HUMANITIES, *humanities.PHILOSOPHY):  # Blocks E and F
-    for kind, fn, is_mcq in (("creator", humanities.creator, True),
-                             ("work_by", humanities.work_by, True),
-                             ("year", humanities.year, False),
-                             ("yes_no", humanities.yes_no, False)):
+    for kind, fn, is_mcq in (
+        ("creator", humanities.creator, True),
+        ("work_by", humanities.work_by, True),
+        ("year", humanities.year, False),
+        ("yes_no", humanities.yes_no, False),
+    ):
         POOLS[f"{tab}_{kind}"] = _t(tab, lambda t, s, f=fn, tb=tab: f(t, s, tb), is_mcq)
 
 
@@ -90,19 +98,30 @@ def numeric_mcq(problem: numeric.Problem, seed: int) -> Candidate:
         spread = max(4, abs(value.numerator) // 5)
         d = mcq.near_numbers(value.numerator, rng, spread=spread, lo=0)
         wrong = [str(x) for x in d]
-    else:  # decimals and fractions: shift by small steps of the same kind
-        step = Fraction(1, value.denominator) if "/" in problem.answer else Fraction(1, 4)
+    elif "/" in problem.answer:  # a proper fraction: other proper fractions close to it
+        pool = sorted(
+            {Fraction(a, b) for b in range(2, 13) for a in range(1, b)} - {value},
+            key=lambda f: (abs(f - value), f),
+        )
+        wrong = [_same_kind(f, problem.answer) for f in mcq.pick(value, pool[:8], rng)]
+    else:  # money: quarter-dollar steps around the answer
+        step = Fraction(1, 4)
         offs = [k for k in range(-6, 7) if k and value + k * step > 0]
-        picks = mcq.pick(0, offs, rng)
-        wrong = [_same_kind(value + k * step, problem.answer) for k in picks]
+        wrong = [_same_kind(value + k * step, problem.answer) for k in mcq.pick(0, offs, rng)]
     return Candidate(
         key=f"numeric_mcq:{problem.family}:{problem.index}",
         question=problem.question,
         answer=problem.answer,
         distractors=wrong,
         category="arithmetic",
-        meta={"generator": "numeric", "family": problem.family, "variant": problem.variant,
-              "seed": problem.seed, "index": problem.index, "template": "numeric_mcq"},
+        meta={
+            "generator": "numeric",
+            "family": problem.family,
+            "variant": problem.variant,
+            "seed": problem.seed,
+            "index": problem.index,
+            "template": "numeric_mcq",
+        },
     )
 
 

@@ -42,8 +42,9 @@ def arc(source: str, idx: int, row: dict, category: str) -> Candidate:
     key = str(row["answerKey"])
     if key not in labels:
         raise ValueError("bad_answer_key")
-    return _from_options(source, idx, row["question"], texts, labels.index(key), category,
-                         {"orig_id": row.get("id")})
+    return _from_options(
+        source, idx, row["question"], texts, labels.index(key), category, {"orig_id": row.get("id")}
+    )
 
 
 def openbookqa(source: str, idx: int, row: dict, category: str) -> Candidate:
@@ -51,8 +52,15 @@ def openbookqa(source: str, idx: int, row: dict, category: str) -> Candidate:
     key = str(row["answerKey"])
     if key not in labels:
         raise ValueError("bad_answer_key")
-    return _from_options(source, idx, row["question_stem"], texts, labels.index(key), category,
-                         {"orig_id": row.get("id")})
+    return _from_options(
+        source,
+        idx,
+        row["question_stem"],
+        texts,
+        labels.index(key),
+        category,
+        {"orig_id": row.get("id")},
+    )
 
 
 def mmlu(source: str, idx: int, row: dict, category: str) -> Candidate:
@@ -61,8 +69,9 @@ def mmlu(source: str, idx: int, row: dict, category: str) -> Candidate:
     if isinstance(row.get("train"), dict):
         row = row["train"]
     subject = row.get("subject") or category
-    return _from_options(source, idx, row["question"], list(row["choices"]), int(row["answer"]),
-                         subject or category)
+    return _from_options(
+        source, idx, row["question"], list(row["choices"]), int(row["answer"]), subject or category
+    )
 
 
 def gsm8k(source: str, idx: int, row: dict, category: str, seed: int) -> Candidate:
@@ -75,8 +84,13 @@ def gsm8k(source: str, idx: int, row: dict, category: str, seed: int) -> Candida
         raise ValueError("non_integer_answer")
     value = int(final)
     rng = random.Random(f"{seed}:gsm8k_mcq:{idx}")
-    spread = max(4, abs(value) // 4)
-    distractors = near_numbers(value, rng, spread=spread, lo=0 if value >= 0 else -10**9)
+    # Wrong answers keep the answer's granularity: 216000 gets 204000, not 211599.
+    unit = 1
+    while value and value % (unit * 10) == 0 and abs(value) >= unit * 1000:
+        unit *= 10
+    spread = max(4, abs(value) // unit // 4)
+    lo = 0 if value >= 0 else -(10**12)
+    distractors = [d * unit for d in near_numbers(value // unit, rng, spread=spread, lo=lo)]
     return Candidate(
         key=f"{source}:{idx}",
         question=_clean(row["question"]),

@@ -10,6 +10,7 @@ the end-of-text token after it: exactly what lands in the shards.
 
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,7 @@ DEFAULT_FILTERS: dict[str, Any] = {
     "c4_badwords": False,  # opt-in: needs the LDNOOBW word list (a download)
 }
 EXECUTORS = ("local", "slurm", "ray")
+_COMMIT = re.compile(r"^[0-9a-f]{7,40}$")  # a hub commit (full or abbreviated)
 
 
 @dataclass
@@ -88,7 +90,9 @@ def _executor(options: dict, origin: str) -> dict:
     if ex["kind"] not in EXECUTORS:
         raise _err(origin, f"options.executor.kind: {ex['kind']!r} is not one of {EXECUTORS}")
     if not isinstance(ex["workers"], int) or ex["workers"] < 1:
-        raise _err(origin, f"options.executor.workers: expected an integer >= 1, got {ex['workers']!r}")
+        raise _err(
+            origin, f"options.executor.workers: expected an integer >= 1, got {ex['workers']!r}"
+        )
     return ex
 
 
@@ -108,7 +112,9 @@ def load_config(manifest: Manifest, origin: str = "") -> PretrainConfig:
     if any(not isinstance(v, int | float) or v < 0 for v in shares.values()):
         raise _err(origin, f"targets.shares: shares must be numbers >= 0, got {shares}")
     if not math.isclose(sum(shares.values()), 1.0, abs_tol=1e-6):
-        raise _err(origin, f"targets.shares: shares must sum to 1, they sum to {sum(shares.values()):.6f}")
+        raise _err(
+            origin, f"targets.shares: shares must sum to 1, they sum to {sum(shares.values()):.6f}"
+        )
     qweights = {**DEFAULT_QUALITY_WEIGHTS, **(t.get("quality_weights") or {})}
     tolerance = float(t.get("tolerance", 0.005))
     max_repeat = float(t.get("max_repeat", 4))
@@ -134,6 +140,15 @@ def load_config(manifest: Manifest, origin: str = "") -> PretrainConfig:
         if spec.weight is None and so["quality"] not in qweights:
             raise FFDataError(
                 f"{where}: quality {so['quality']!r} is not in targets.quality_weights {sorted(qweights)}"
+            )
+        if (
+            spec.loader == "hf"
+            and spec.uri not in ("json", "parquet")
+            and not _COMMIT.match(spec.revision or "")
+        ):
+            raise FFDataError(
+                f"{where}: revision {spec.revision!r} is not a commit sha; pin one "
+                f"(huggingface_hub.HfApi().dataset_info({spec.uri!r}).sha) before a hub build"
             )
         if spec.loader not in ("jsonl", "parquet", "hf"):
             raise FFDataError(f"{where}: loader {spec.loader!r} (use jsonl, parquet or hf)")
@@ -170,7 +185,9 @@ def load_config(manifest: Manifest, origin: str = "") -> PretrainConfig:
     filters = {}
     requested = {**DEFAULT_FILTERS, **(o.get("filters") or {})}
     if unknown := sorted(set(requested) - set(DEFAULT_FILTERS)):
-        raise _err(origin, f"options.filters: unknown filters {unknown} (known: {sorted(DEFAULT_FILTERS)})")
+        raise _err(
+            origin, f"options.filters: unknown filters {unknown} (known: {sorted(DEFAULT_FILTERS)})"
+        )
     for name in DEFAULT_FILTERS:  # fixed order: cheap repetition checks before the rest
         value = requested[name]
         if value is False or value is None:
@@ -178,7 +195,9 @@ def load_config(manifest: Manifest, origin: str = "") -> PretrainConfig:
         filters[name] = dict(value) if isinstance(value, dict) else {}
     for p in plans:
         if bad := sorted(set(p.skip_filters) - set(DEFAULT_FILTERS)):
-            raise FFDataError(f"{origin}: source {p.name!r}: skip_filters names unknown filters {bad}")
+            raise FFDataError(
+                f"{origin}: source {p.name!r}: skip_filters names unknown filters {bad}"
+            )
 
     dedup = {"exact": True, "url": True, "minhash": {}, "finder_workers": 1}
     dedup.update(o.get("dedup") or {})

@@ -57,12 +57,16 @@ def plan_mix(cfg: PretrainConfig, tokens_dir: Path, plan_dir: Path) -> dict:
     """Read the tokenized sidecars, choose the mix, write one plan file per final shard."""
     sidecars = sorted(Path(tokens_dir).glob("*.parquet"))
     cols = ["doc_id", "source", "module", "source_row", "shard", "offset", "length"]
-    table = pa.concat_tables([pq.read_table(p, columns=cols) for p in sidecars]) if sidecars else None
+    table = (
+        pa.concat_tables([pq.read_table(p, columns=cols) for p in sidecars]) if sidecars else None
+    )
     plan_dir.mkdir(parents=True, exist_ok=True)
     summary = {"total_tokens_target": cfg.total_tokens, "tolerance": cfg.tolerance,
                "max_repeat": cfg.max_repeat, "seed": cfg.seed, "sources": {}}  # fmt: skip
     picks = []  # (table row index array, copy array) per source
-    source_col = table["source"].to_numpy(zero_copy_only=False) if table is not None else np.array([])
+    source_col = (
+        table["source"].to_numpy(zero_copy_only=False) if table is not None else np.array([])
+    )
     all_lengths = table["length"].to_numpy().astype(np.int64) + 1 if table is not None else None
     downsampled = []
     for src in cfg.sources:
@@ -126,7 +130,11 @@ def plan_mix(cfg: PretrainConfig, tokens_dir: Path, plan_dir: Path) -> dict:
         prefix = f"{cfg.seed}\x1forder\x1f{name}\x1f"
         h = xxhash.xxh64_intdigest
         order_keys.append(
-            np.fromiter((h(f"{prefix}{d}\x1f{c}") for d, c in zip(ids, sel_c.tolist())), np.uint64, len(ids))
+            np.fromiter(
+                (h(f"{prefix}{d}\x1f{c}") for d, c in zip(ids, sel_c.tolist(), strict=True)),
+                np.uint64,
+                len(ids),
+            )
         )
         all_rows.append(sel_r)
         all_copies.append(sel_c)

@@ -45,7 +45,13 @@ from ffdata.pretrain.config import PretrainConfig
 from ffdata.pretrain.filters import check_downloads, make_filters
 from ffdata.pretrain.mixer import PLAN_SUMMARY, MixShardWriter, plan_mix
 from ffdata.pretrain.sources import make_reader
-from ffdata.pretrain.steps import CheckMalformed, Decontaminate, DroppedRows, TokenizeToShards
+from ffdata.pretrain.steps import (
+    CheckMalformed,
+    Decontaminate,
+    DroppedRows,
+    TokenizeToShards,
+    pause_hook,
+)
 
 
 # Module-level (picklable) key functions for datatrove's exact dedup; the return annotation
@@ -67,23 +73,15 @@ EXACT = ExactDedupConfig(content_getter=content_key, document_priority=doc_prior
 URL = ExactDedupConfig(content_getter=url_key, document_priority=doc_priority)
 
 
-def _pause_hook(stage: str) -> None:
-    """Test hook: FFDATA_TEST_PAUSE_AFTER=<stage> touches <work>/paused and sleeps, so a test can
-    kill the build at a known point. Not used outside tests."""
-    if os.environ.get("FFDATA_TEST_PAUSE_AFTER") == stage:
-        marker = os.environ.get("FFDATA_TEST_PAUSE_MARKER")
-        if marker:
-            Path(marker).write_text(stage)
-        time.sleep(600)
-
-
 class Pipeline:
     def __init__(self, cfg: PretrainConfig, base_dir: Path, work: Path, quiet: bool = False):
         self.cfg = cfg
         self.base_dir = base_dir
         self.work = Path(work)
         self.quiet = quiet
-        self.minhash = MinhashConfig(**cfg.dedup["minhash"]) if cfg.dedup["minhash"] is not False else None
+        self.minhash = (
+            MinhashConfig(**cfg.dedup["minhash"]) if cfg.dedup["minhash"] is not False else None
+        )
         self.finders = int(cfg.dedup.get("finder_workers", 1))
         self.ran: dict[str, dict] = {}
 
@@ -104,25 +102,32 @@ class Pipeline:
         if ex["kind"] == "local":
             from datatrove.executor import LocalPipelineExecutor
 
-            return LocalPipelineExecutor(pipeline, tasks=tasks, workers=workers, logging_dir=logging_dir)
+            return LocalPipelineExecutor(pipeline, tasks=tasks, workers=workers, logging_dir=logging_dir,
+                                         start_method=ex.get("start_method", "fork"))  # fmt: skip
         if ex["kind"] == "slurm":
             from datatrove.executor import SlurmPipelineExecutor
 
             slurm = dict(ex.get("slurm") or {})
             for key in ("partition", "time"):
                 if key not in slurm:
-                    raise FFDataError(f"options.executor.slurm.{key} is required for the Slurm executor")
+                    raise FFDataError(
+                        f"options.executor.slurm.{key} is required for the Slurm executor"
+                    )
             slurm.setdefault("job_name", f"ffdata-{name.replace('/', '-')}")
-            slurm.setdefault("venv_path", os.environ.get("VIRTUAL_ENV") and f"{os.environ['VIRTUAL_ENV']}/bin/activate")
+            slurm.setdefault(
+                "venv_path",
+                os.environ.get("VIRTUAL_ENV") and f"{os.environ['VIRTUAL_ENV']}/bin/activate",
+            )
             return SlurmPipelineExecutor(pipeline, tasks=tasks, workers=ex.get("workers", -1),
                                          logging_dir=logging_dir, **slurm)  # fmt: skip
-        try:
-            from datatrove.executor.ray import RayPipelineExecutor
+        import importlib.util
 
-            return RayPipelineExecutor(pipeline, tasks=tasks, workers=workers, logging_dir=logging_dir,
-                                       **dict(ex.get("ray") or {}))  # fmt: skip
-        except ImportError as e:  # datatrove checks `ray` when the executor is made
-            raise FFDataError(f"executor 'ray' needs the ray package: {e}") from None
+        if importlib.util.find_spec("ray") is None:  # datatrove would only fail at run()
+            raise FFDataError("executor 'ray' needs the ray package (pip install ray)")
+        from datatrove.executor.ray import RayPipelineExecutor
+
+        return RayPipelineExecutor(pipeline, tasks=tasks, workers=workers, logging_dir=logging_dir,
+                                   **dict(ex.get("ray") or {}))  # fmt: skip
 
     def run_stage(self, name: str, pipeline: list, tasks: int) -> None:
         executor = self._executor(name, pipeline, tasks)
@@ -130,12 +135,15 @@ class Pipeline:
         t0 = time.perf_counter()
         if todo:
             if not self.quiet:
-                print(f"[pretrain_mix] stage {name}: {len(todo)}/{tasks} tasks to run", file=sys.stderr)
+                print(
+                    f"[pretrain_mix] stage {name}: {len(todo)}/{tasks} tasks to run",
+                    file=sys.stderr,
+                )
             executor.run()
             self._wait(executor, name)
         self.ran[name] = {"tasks": tasks, "ran": len(todo), "skipped": tasks - len(todo),
                           "seconds": round(time.perf_counter() - t0, 3)}  # fmt: skip
-        _pause_hook(name)
+        pause_hook(name)
 
     def _wait(self, executor, name: str) -> None:
         """Slurm's run() only submits: wait until every task has its completion file."""
@@ -159,16 +167,24 @@ class Pipeline:
             dropped = self.p("dropped", "filter", src.name)
             steps = [
                 make_reader(src, self.base_dir),
-                CheckMalformed(self.p("counts"), src.name, DroppedRows(f"{dropped}/malformed", "malformed")),
+                CheckMalformed(
+                    self.p("counts"), src.name, DroppedRows(f"{dropped}/malformed", "malformed")
+                ),
                 *make_filters(cfg.filters, src.skip_filters, dropped),
             ]
             if cfg.decontam_targets:
-                report = DroppedRows(self.p("reported", src.name), None) if cfg.decontam_action == "report" else None
+                report = (
+                    DroppedRows(self.p("reported", src.name), None)
+                    if cfg.decontam_action == "report"
+                    else None
+                )
                 steps.append(Decontaminate(cfg.decontam_targets, cfg.decontam_action,
                                            DroppedRows(f"{dropped}/decontaminate", None), report))  # fmt: skip
-            steps.append(JsonlWriter(self.p("filtered", src.name), output_filename="${rank}.jsonl.gz"))
+            steps.append(
+                JsonlWriter(self.p("filtered", src.name), output_filename="${rank}.jsonl.gz")
+            )
             self.run_stage(f"filter/{src.name}", steps, src.tasks)
-        _pause_hook("filter")
+        pause_hook("filter")
 
         n = self.dedup_tasks
         head: list = []  # the dedup filters a later stage re-applies (without exclusion writers)
@@ -177,7 +193,9 @@ class Pipeline:
                            ExactDedupSignature(self.p("dedup", "exact_sig"), EXACT, self.finders)], n)  # fmt: skip
             self.run_stage("exact_find", [ExactFindDedups(self.p("dedup", "exact_sig"),
                            self.p("dedup", "exact_dups"), EXACT)], self.finders)  # fmt: skip
-            head.append(("exact", lambda w: ExactDedupFilter(self.p("dedup", "exact_dups"), EXACT, w)))
+            head.append(
+                ("exact", lambda w: ExactDedupFilter(self.p("dedup", "exact_dups"), EXACT, w))
+            )
         if cfg.dedup["url"]:
             self.run_stage("url_sig", [self.filtered_reader(), *[f(None) for _, f in head],
                            ExactDedupSignature(self.p("dedup", "url_sig"), URL, self.finders)], n)  # fmt: skip
@@ -192,11 +210,18 @@ class Pipeline:
                            self.p("dedup", "mh_buckets"), config=mh)], mh.num_buckets)  # fmt: skip
             self.run_stage("minhash_cluster", [MinhashDedupCluster(self.p("dedup", "mh_buckets"),
                            self.p("dedup", "mh_remove"), config=mh)], 1)  # fmt: skip
-            head.append(("minhash", lambda w: MinhashDedupFilter(self.p("dedup", "mh_remove"), exclusion_writer=w)))
+            head.append(
+                (
+                    "minhash",
+                    lambda w: MinhashDedupFilter(self.p("dedup", "mh_remove"), exclusion_writer=w),
+                )
+            )
 
         tokenize = [self.filtered_reader()]
         for kind, make in head:
-            tokenize.append(make(DroppedRows(self.p("dropped", "dedup", kind), f"duplicate:{kind}")))
+            tokenize.append(
+                make(DroppedRows(self.p("dropped", "dedup", kind), f"duplicate:{kind}"))
+            )
         tokenize.append(TokenizeToShards(self.p("tokens"), batch_size=cfg.tokenize_batch))
         self.run_stage("tokenize", tokenize, n)
 
@@ -206,9 +231,11 @@ class Pipeline:
         else:
             shutil.rmtree(plan_dir, ignore_errors=True)
             summary = plan_mix(cfg, self.work / "tokens", plan_dir)
-        _pause_hook("plan")
+        pause_hook("plan")
         if summary["shards"]:
-            writer = MixShardWriter(str(plan_dir), self.p("tokens"), self.p("out"), summary["shards"])
+            writer = MixShardWriter(
+                str(plan_dir), self.p("tokens"), self.p("out"), summary["shards"]
+            )
             self.run_stage("write", [writer], summary["shards"])
         return summary
 

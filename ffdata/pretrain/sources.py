@@ -36,7 +36,17 @@ SCHEMAS = {
     ),
     # HuggingFaceFW/fineweb-edu and fineweb-edu-score-2
     "fineweb_edu": Schema(
-        ("text", "id", "dump", "url", "language", "language_score", "token_count", "score", "int_score"),
+        (
+            "text",
+            "id",
+            "dump",
+            "url",
+            "language",
+            "language_score",
+            "token_count",
+            "score",
+            "int_score",
+        ),
         "id",
         "url",
     ),

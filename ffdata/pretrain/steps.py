@@ -10,6 +10,8 @@
 """
 
 import json
+import os
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -46,6 +48,16 @@ def _dropped_row(self, doc: Document) -> dict:
         "reason": reason,
         "detail": str(detail),
     }
+
+
+def pause_hook(stage: str) -> None:
+    """Test hook: with FFDATA_TEST_PAUSE_AFTER=<stage>, write the stage's name to the file
+    $FFDATA_TEST_PAUSE_MARKER and sleep, so a test can kill the build at a known point."""
+    if os.environ.get("FFDATA_TEST_PAUSE_AFTER") == stage:
+        marker = os.environ.get("FFDATA_TEST_PAUSE_MARKER")
+        if marker:
+            Path(marker).write_text(stage)
+        time.sleep(600)
 
 
 class DroppedRows(ParquetWriter):
@@ -103,7 +115,9 @@ class Decontaminate(BaseFilter):
 
     name = "🧼 Decontaminate"
 
-    def __init__(self, targets: list[str], action: str = "drop", exclusion_writer=None, report_writer=None):
+    def __init__(
+        self, targets: list[str], action: str = "drop", exclusion_writer=None, report_writer=None
+    ):
         super().__init__(exclusion_writer, batch_size=64)
         self.targets = list(targets)
         self.action = action
@@ -123,7 +137,7 @@ class Decontaminate(BaseFilter):
 
     def filter_batch(self, batch: list[Document]):
         out = []
-        for doc, match in zip(batch, self.index.check_batch([d.text for d in batch])):
+        for doc, match in zip(batch, self.index.check_batch([d.text for d in batch]), strict=True):
             if match is None:
                 out.append(True)
                 continue
@@ -165,16 +179,23 @@ class TokenizeToShards(PipelineStep):
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1):
         from ffdata.tokenizer import tiktoken_encoding
 
-        encode_batch = tiktoken_encoding().encode_ordinary_batch
+        # A plain loop: tiktoken's encode_ordinary_batch goes through a thread pool, which costs
+        # more than the encoding itself for web-sized documents on one core (bench/pretrain_tokens.py).
+        encode = tiktoken_encoding().encode_ordinary
         writer = TokenShardWriter(Path(self.output_dir) / f"{rank:05d}", shard=rank)
-        for batch in batched(data or [], self.batch_size):
+        for i, batch in enumerate(batched(data or [], self.batch_size)):
+            if i == 1:  # tests kill the build here: a task with half its output written
+                pause_hook(f"tokenize:{rank}")
             with self.track_time("batch"):
-                ids = encode_batch([doc.text for doc in batch], num_threads=1)
-                for doc, toks in zip(batch, ids):
+                before = writer.tokens
+                for doc in batch:
                     m = doc.metadata
-                    writer.add(doc.id, m["source"], m["module"], int(m["source_row"]), toks)
-                    self.stat_update("documents")
-                    self.stat_update("tokens", value=len(toks) + 1)
+                    writer.add(
+                        doc.id, m["source"], m["module"], int(m["source_row"]), encode(doc.text)
+                    )
+                # per batch, not per document: datatrove's running stats are not free
+                self.stat_update("documents", value=len(batch), unit="batch")
+                self.stat_update("tokens", value=writer.tokens - before, unit="batch")
         writer.close()
         return
         yield  # a generator that consumes its input and yields nothing

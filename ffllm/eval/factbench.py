@@ -246,7 +246,10 @@ def format_factbench(result: dict) -> str:
         "| category | prompts | correct | acc |",
         "|---|---:|---:|---:|",
     ]
-    for c, v in result["categories"].items():
+    for c in CATEGORIES:  # fixed order (saved JSON has sorted keys)
+        if c not in result["categories"]:
+            continue
+        v = result["categories"][c]
         lines.append(f"| {c} | {v['prompts']} | {v['correct']} | {pct(v['acc'], 1)} |")
     lines.append(
         f"| **overall** | {result['prompts']} | {result['correct']} | **{pct(result['acc'], 1)}** |"

@@ -289,16 +289,18 @@ def evaluate_mmlu(
     _check_args(shots, limit)
     ckpt = check_checkpoint(ckpt)
     name = result_name(quick, shots, limit)
-    sha = weights_sha256(ckpt)
-    expect = {"weights_sha256": sha, "task_version": TASK_VERSION, "lm_eval_version": None}
-    expect["lm_eval_version"] = lm_eval_version()
+    expect = {
+        "weights_sha256": weights_sha256(ckpt),
+        "task_version": TASK_VERSION,
+        "lm_eval_version": lm_eval_version(),
+    }
     if reuse and (saved := load_result(ckpt, name, expect)):
         return saved
     model, tok = load_model(ckpt, device=device)
     result = run_mmlu(
         model, tok, shots=shots, limit=limit, quick=quick, batch_size=batch_size, source=source
     )
-    result["weights_sha256"] = sha
+    result["weights_sha256"] = expect["weights_sha256"]
     save_result(ckpt, name, result)
     return result
 

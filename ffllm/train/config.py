@@ -16,6 +16,13 @@ from ffdata.errors import FFDataError
 
 Stage = Literal["pretrain", "sft", "repair", "distill"]
 
+# GPT-2 sizes: hidden, layers, heads, context. "2b" is the FF-LLM config (2,018,641,920 params).
+PRESETS = {
+    "tiny": dict(n_embd=64, n_layer=2, n_head=4, n_positions=256),
+    "124m": dict(n_embd=768, n_layer=12, n_head=12, n_positions=1024),
+    "2b": dict(n_embd=2048, n_layer=38, n_head=16, n_positions=1024),
+}
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")

@@ -1,7 +1,9 @@
 """Training examples from built sets, served in a fixed, seeded order.
 
-SFT-like stages (sft, repair, distill) read the Parquet shards of a set. The prompt (system +
-instruction, rendered up to the response header) and the response are tokenized separately, so
+SFT-like stages (sft, repair, distill) read the Parquet shards of a set. Shards tokenized at
+build time (`input_ids`, `loss_mask`, `n_tokens`; ffdata.sft_tokenize) are used as they are.
+Otherwise the prompt (system + instruction, rendered up to the response header) and the response
+are tokenized separately, so
 the boundary of the loss mask is exact and matches what the model sees at inference, where it is
 given the prompt tokens and generates the rest. The response ends with end-of-text (the model
 learns to stop); batches are padded with end-of-text, and padding and prompt carry no loss.
@@ -61,33 +63,62 @@ class SFTExamples:
         return Batch(torch.from_numpy(input_ids), torch.from_numpy(labels))
 
 
-def load_sft(paths: list[Path], seq_len: int) -> SFTExamples:
-    prompts, responses = [], []
-    for path in paths:
-        table = pq.read_table(path, columns=["system", "instruction", "response", "text"])
-        cols = {name: table.column(name).to_pylist() for name in table.column_names}
-        for row in range(table.num_rows):
-            for field in ("system", "instruction", "response", "text"):
-                if not isinstance(cols[field][row], str):
-                    raise FFDataError(f"{path}: row {row}: field {field!r} is not a string")
-            prompt = render_prompt(cols["instruction"][row], cols["system"][row])
-            if cols["text"][row] != prompt + cols["response"][row]:
-                raise FFDataError(
-                    f"{path}: row {row}: field 'text' is not the template rendering of "
-                    "system/instruction/response"
-                )
-            prompts.append(prompt)
-            responses.append(cols["response"][row])
-    if not prompts:
-        raise FFDataError(f"no SFT rows in {[str(p) for p in paths]}")
-    prompt_ids = encode_batch(prompts, num_threads=4)
-    response_ids = encode_batch(responses, num_threads=4)
+def _pretokenized(path: Path, seq_len: int) -> tuple[list, list, int]:
+    """Rows tokenized at build time (ffdata.sft_tokenize: input_ids, loss_mask, n_tokens)."""
+    table = pq.read_table(path, columns=["input_ids", "loss_mask", "n_tokens"])
     ids, n_prompt, n_cut = [], [], 0
-    for p, r in zip(prompt_ids, response_ids, strict=True):
+    for row, (tokens, mask, n) in enumerate(
+        zip(*(table.column(c).to_pylist() for c in table.column_names), strict=True)
+    ):
+        mask = np.asarray(mask[:n], dtype=np.int8)
+        first = int(np.argmax(mask)) if mask.any() else n
+        if not (mask[first:] == 1).all():  # the loss must cover one suffix: the response
+            raise FFDataError(f"{path}: row {row}: field 'loss_mask' is not 0…0 1…1 (+ padding)")
+        n_cut += n > seq_len
+        ids.append(np.asarray(tokens[: min(n, seq_len)], dtype=np.int64))
+        n_prompt.append(min(first, seq_len))
+    return ids, n_prompt, n_cut
+
+
+def _from_text(path: Path, seq_len: int) -> tuple[list, list, int]:
+    """Rows as text: tokenize prompt and response separately (the mask boundary is exact)."""
+    table = pq.read_table(path, columns=["system", "instruction", "response", "text"])
+    cols = {name: table.column(name).to_pylist() for name in table.column_names}
+    prompts = []
+    for row in range(table.num_rows):
+        for field in ("system", "instruction", "response", "text"):
+            if not isinstance(cols[field][row], str):
+                raise FFDataError(f"{path}: row {row}: field {field!r} is not a string")
+        prompt = render_prompt(cols["instruction"][row], cols["system"][row])
+        if cols["text"][row] != prompt + cols["response"][row]:
+            raise FFDataError(
+                f"{path}: row {row}: field 'text' is not the template rendering of "
+                "system/instruction/response"
+            )
+        prompts.append(prompt)
+    ids, n_prompt, n_cut = [], [], 0
+    for p, r in zip(
+        encode_batch(prompts, num_threads=4),
+        encode_batch(cols["response"], num_threads=4),
+        strict=True,
+    ):
         full = p + r + [EOT_ID]
         n_cut += len(full) > seq_len
         ids.append(np.asarray(full[:seq_len], dtype=np.int64))
         n_prompt.append(min(len(p), seq_len))
+    return ids, n_prompt, n_cut
+
+
+def load_sft(paths: list[Path], seq_len: int) -> SFTExamples:
+    ids, n_prompt, n_cut = [], [], 0
+    for path in paths:
+        tokenized = {"input_ids", "loss_mask", "n_tokens"} <= set(pq.read_schema(path).names)
+        more = (_pretokenized if tokenized else _from_text)(path, seq_len)
+        ids += more[0]
+        n_prompt += more[1]
+        n_cut += more[2]
+    if not ids:
+        raise FFDataError(f"no SFT rows in {[str(p) for p in paths]}")
     return SFTExamples(ids, np.asarray(n_prompt, dtype=np.int64), n_cut)
 
 

@@ -12,14 +12,8 @@ from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel
 
 from ffdata.errors import FFDataError
 from ffdata.tokenizer import EOT_ID, VOCAB_SIZE
+from ffllm.train.config import PRESETS
 from ffllm.train.loss import chunked_lm_loss
-
-# hidden size, layers, heads, context. "2b" is the FF-LLM config (2,018,641,920 parameters).
-PRESETS = {
-    "tiny": dict(n_embd=64, n_layer=2, n_head=4, n_positions=256),
-    "124m": dict(n_embd=768, n_layer=12, n_head=12, n_positions=1024),
-    "2b": dict(n_embd=2048, n_layer=38, n_head=16, n_positions=1024),
-}
 
 
 def preset_config(name: str, dropout: float = 0.0) -> GPT2Config:
@@ -38,8 +32,13 @@ def preset_config(name: str, dropout: float = 0.0) -> GPT2Config:
     )
 
 
-def build_model(preset: str | None, init: str | None, dropout: float = 0.0) -> GPT2LMHeadModel:
-    """A fresh preset (initialized from torch's current RNG state) or an HF checkpoint."""
+def build_model(
+    preset: str | None, init: str | None, dropout: float = 0.0, device: str = "cpu"
+) -> GPT2LMHeadModel:
+    """A fresh preset (initialized from the device's RNG state) or an HF checkpoint.
+
+    Presets are built on `device` directly: initializing 2B parameters on the CPU takes minutes.
+    """
     if init is not None:
         path = Path(init)
         if not (path / "config.json").exists():
@@ -51,7 +50,8 @@ def build_model(preset: str | None, init: str | None, dropout: float = 0.0) -> G
             raise FFDataError(f"{path}: model_type {model.config.model_type!r}, expected 'gpt2'")
         model.config.use_cache = False
         return model
-    return GPT2LMHeadModel(preset_config(preset, dropout)).to(torch.float32)
+    with torch.device(device):
+        return GPT2LMHeadModel(preset_config(preset, dropout)).to(torch.float32)
 
 
 def count_params(model: nn.Module) -> int:

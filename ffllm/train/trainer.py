@@ -50,6 +50,13 @@ def prepare_environment() -> None:
         os.environ.setdefault("MASTER_PORT", str(_free_port()))
 
 
+def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A copy from pinned memory does not wait for the GPU; one from pageable memory can."""
+    if device.type != "cuda":
+        return t
+    return t.pin_memory().to(device, non_blocking=True)
+
+
 def resolve_sets(run: RunManifest, root: str) -> dict:
     """Open the named sets through their build records and re-hash every shard."""
     from ffdata.sets import open_set
@@ -71,6 +78,16 @@ def train_parts(run: RunManifest, built) -> list[str]:
     if missing:
         raise FFDataError(f"set {built.name}: no part(s) {missing} (parts: {built.parts()})")
     return parts
+
+
+def shard_files(built, parts: list[str], stage: str) -> list[Path]:
+    """SFT: the Parquet shards. Pretrain: the uint16 token files that are the payloads of the
+    sidecar shards (docs/pretrain_format.md)."""
+    if stage != "pretrain":
+        return [p for part in parts for p in built.shard_paths(part)]
+    with_payload = [s for s in built.record["shards"] if "payload" in s]
+    paths = built.payload_paths()
+    return [p for s, p in zip(with_payload, paths, strict=True) if s["part"] in parts]
 
 
 def param_groups(model, weight_decay: float) -> list[dict]:
@@ -136,11 +153,11 @@ def train(manifest, root: str | None = None, runs_dir: str | Path | None = None)
     sets = resolve_sets(run, root)
     fingerprints = {role: s.fingerprint for role, s in sets.items()}
     parts = train_parts(run, sets["train"])
-    paths = [p for part in parts for p in sets["train"].shard_paths(part)]
+    paths = shard_files(sets["train"], parts, run.stage)
     examples = load_examples(run.stage, paths, run.data.seq_len)
     eval_examples = None
     if "eval" in sets:
-        eval_paths = sets["eval"].shard_paths(run.data.eval_part)
+        eval_paths = shard_files(sets["eval"], [run.data.eval_part], run.stage)
         if not eval_paths:
             raise FFDataError(f"set {sets['eval'].name}: no part {run.data.eval_part!r} to eval on")
         eval_examples = load_examples(run.stage, eval_paths, run.data.seq_len)
@@ -162,8 +179,8 @@ def train(manifest, root: str | None = None, runs_dir: str | Path | None = None)
         torch.backends.cuda.matmul.allow_tf32 = True
     bf16 = run.runtime.precision == "bf16" or (run.runtime.precision == "auto" and cuda)
     compile_model = run.runtime.compile == "on" or (run.runtime.compile == "auto" and cuda)
-    torch.manual_seed(run.seed)
-    lm = build_model(run.model.preset, run.model.init, run.model.dropout)
+    torch.manual_seed(run.seed)  # seeds the CPU and every GPU
+    lm = build_model(run.model.preset, run.model.init, run.model.dropout, device.type)
     if run.data.seq_len > lm.config.n_positions:
         raise FFDataError(
             f"data.seq_len {run.data.seq_len} > model context {lm.config.n_positions}"
@@ -171,6 +188,7 @@ def train(manifest, root: str | None = None, runs_dir: str | Path | None = None)
     if run.model.activation_checkpointing:
         lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     peft_model = add_lora(lm, run.lora) if run.lora is not None else None
+    torch.manual_seed(run.seed + rank)  # same weights everywhere, different dropout per rank
     n_params = count_params(lm)
     flops_tok = flops_per_token(n_params, lm.config.n_layer, lm.config.n_embd, run.data.seq_len)
     if compile_model:
@@ -255,7 +273,7 @@ def train(manifest, root: str | None = None, runs_dir: str | Path | None = None)
         step_loss = torch.zeros((), device=device)
         for micro in micro_batches(idx, rank, world, run.batch.micro):
             batch = examples.batch(micro)
-            loss = engine(batch.input_ids.to(device), batch.labels.to(device))
+            loss = engine(to_device(batch.input_ids, device), to_device(batch.labels, device))
             engine.backward(loss)
             engine.step()  # DeepSpeed steps the optimizer at the accumulation boundary only
             step_loss += loss.detach()

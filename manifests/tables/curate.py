@@ -64,31 +64,83 @@ COUNTRY_RENAMES = {
 # Dropped: territories and dependencies (not sovereign states), the UK's constituent countries
 # (their capitals collide with the UK's), rows with contested or multiple capitals, and typos.
 DROP = {
-    "American Samoa", "Anguilla", "Antarctica", "Aruba", "Bermuda", "Bouvet Island",
-    "British Indian Ocean Territory", "Cayman Islands", "Christmas Island",
-    "Cocos (Keeling) Islands", "Cook Islands", "Falkland Islands", "Faroe Islands",
-    "French Guiana", "French Polynesia", "French Southern territories", "Gibraltar", "Greenland",
-    "Guadeloupe", "Guam", "Heard Island and McDonald Islands", "Hong Kong", "Macao", "Martinique",
-    "Mayotte", "Montserrat", "Netherlands Antilles", "New Caledonia", "Niue", "Norfolk Island",
-    "Northern Mariana Islands", "Pitcairn", "Puerto Rico", "Reunion", "Saint Helena",
-    "Saint Pierre and Miquelon", "South Georgia and the South Sandwich Islands",
-    "Svalbard and Jan Mayen", "Tokelau", "Turks and Caicos Islands",
-    "United States Minor Outlying Islands", "Virgin Islands, British", "Virgin Islands, U.S.",
-    "Wallis and Futuna", "Western Sahara",
-    "England", "Scotland", "Wales", "Northern Ireland",
-    "Holy See (Vatican City State)", "Vetican City",  # city-state; the second is a typo row
-    "Israel", "Palestine",  # contested capitals
-    "Bolivia", "South Africa", "Sri Lanka", "Nauru",  # several or no official capitals
+    "American Samoa",
+    "Anguilla",
+    "Antarctica",
+    "Aruba",
+    "Bermuda",
+    "Bouvet Island",
+    "British Indian Ocean Territory",
+    "Cayman Islands",
+    "Christmas Island",
+    "Cocos (Keeling) Islands",
+    "Cook Islands",
+    "Falkland Islands",
+    "Faroe Islands",
+    "French Guiana",
+    "French Polynesia",
+    "French Southern territories",
+    "Gibraltar",
+    "Greenland",
+    "Guadeloupe",
+    "Guam",
+    "Heard Island and McDonald Islands",
+    "Hong Kong",
+    "Macao",
+    "Martinique",
+    "Mayotte",
+    "Montserrat",
+    "Netherlands Antilles",
+    "New Caledonia",
+    "Niue",
+    "Norfolk Island",
+    "Northern Mariana Islands",
+    "Pitcairn",
+    "Puerto Rico",
+    "Reunion",
+    "Saint Helena",
+    "Saint Pierre and Miquelon",
+    "South Georgia and the South Sandwich Islands",
+    "Svalbard and Jan Mayen",
+    "Tokelau",
+    "Turks and Caicos Islands",
+    "United States Minor Outlying Islands",
+    "Virgin Islands, British",
+    "Virgin Islands, U.S.",
+    "Wallis and Futuna",
+    "Western Sahara",
+    "England",
+    "Scotland",
+    "Wales",
+    "Northern Ireland",
+    "Holy See (Vatican City State)",
+    "Vetican City",  # city-state; the second is a typo row
+    "Israel",
+    "Palestine",  # contested capitals
+    "Bolivia",
+    "South Africa",
+    "Sri Lanka",
+    "Nauru",  # several or no official capitals
 }
 # Countries spanning two continents: no single well-established answer, so no continent.
-TRANSCONTINENTAL = {"Russia", "Turkey", "Kazakhstan", "Azerbaijan", "Georgia", "Armenia",
-                    "Cyprus", "Egypt"}
+TRANSCONTINENTAL = {
+    "Russia",
+    "Turkey",
+    "Kazakhstan",
+    "Azerbaijan",
+    "Georgia",
+    "Armenia",
+    "Cyprus",
+    "Egypt",
+}
 
 
 def curate_countries(raw: Path) -> None:
     capitals = json.loads((raw / "country-by-capital-city.json").read_text())
-    continents = {r["country"]: r["continent"]
-                  for r in json.loads((raw / "country-by-continent.json").read_text())}
+    continents = {
+        r["country"]: r["continent"]
+        for r in json.loads((raw / "country-by-continent.json").read_text())
+    }
     rows = []
     for i, r in enumerate(capitals):
         country = r["country"]
@@ -98,10 +150,16 @@ def curate_countries(raw: Path) -> None:
         continent = "" if country in TRANSCONTINENTAL else continents[country]
         note = f"capital was {r['city']!r} in source" if capital != r["city"] else ""
         src = f"{COUNTRY_SRC} src/country-by-capital-city.json item {i}"
-        rows.append({
-            "country": COUNTRY_RENAMES.get(country, country), "capital": capital,
-            "continent": continent, "note": note, "source": src, "licence": "MIT",
-        })
+        rows.append(
+            {
+                "country": COUNTRY_RENAMES.get(country, country),
+                "capital": capital,
+                "continent": continent,
+                "note": note,
+                "source": src,
+                "licence": "MIT",
+            }
+        )
     rows.sort(key=lambda r: r["country"])
     _write(HERE / "countries.csv", rows)
 
@@ -109,14 +167,71 @@ def curate_countries(raw: Path) -> None:
 # Discoverers kept only where one person is the well-established credit; ancient metals,
 # institutes, joint or disputed discoveries are blanked (see PROVENANCE.md).
 DISCOVERER_KEEP = {
-    "H", "Li", "Be", "N", "Na", "Mg", "Si", "P", "Cl", "K", "Ca", "Sc", "Ti", "Cr", "Co", "Ni",
-    "Ga", "Ge", "Se", "Br", "Kr", "Y", "Zr", "Nb", "Mo", "Ru", "Rh", "Pd", "Te", "I", "Xe",
-    "Ba", "La", "Pr", "Nd", "Sm", "Eu", "Gd", "Tb", "Dy", "Er", "Tm", "Yb", "Lu", "Ta", "Os",
-    "Ir", "Tl", "Rn", "Fr", "Th", "U", "Np", "Pu", "Am", "Cm",
+    "H",
+    "Li",
+    "Be",
+    "N",
+    "Na",
+    "Mg",
+    "Si",
+    "P",
+    "Cl",
+    "K",
+    "Ca",
+    "Sc",
+    "Ti",
+    "Cr",
+    "Co",
+    "Ni",
+    "Ga",
+    "Ge",
+    "Se",
+    "Br",
+    "Kr",
+    "Y",
+    "Zr",
+    "Nb",
+    "Mo",
+    "Ru",
+    "Rh",
+    "Pd",
+    "Te",
+    "I",
+    "Xe",
+    "Ba",
+    "La",
+    "Pr",
+    "Nd",
+    "Sm",
+    "Eu",
+    "Gd",
+    "Tb",
+    "Dy",
+    "Er",
+    "Tm",
+    "Yb",
+    "Lu",
+    "Ta",
+    "Os",
+    "Ir",
+    "Tl",
+    "Rn",
+    "Fr",
+    "Th",
+    "U",
+    "Np",
+    "Pu",
+    "Am",
+    "Cm",
 }
-NAME_FIXES = {"Jöns Jakob Berzelius": "Jöns Jacob Berzelius",
-              "Lecoq de Boisbaudran": "Paul-Émile Lecoq de Boisbaudran"}
-CATEGORY_FIXES = {"diatomic nonmetal": "reactive nonmetal", "polyatomic nonmetal": "reactive nonmetal"}
+NAME_FIXES = {
+    "Jöns Jakob Berzelius": "Jöns Jacob Berzelius",
+    "Lecoq de Boisbaudran": "Paul-Émile Lecoq de Boisbaudran",
+}
+CATEGORY_FIXES = {
+    "diatomic nonmetal": "reactive nonmetal",
+    "polyatomic nonmetal": "reactive nonmetal",
+}
 
 
 def curate_elements(raw: Path) -> None:
@@ -130,13 +245,18 @@ def curate_elements(raw: Path) -> None:
             if category.startswith("unknown"):
                 category = ""
             disc = r["discovered_by"] if r["symbol"] in DISCOVERER_KEEP else ""
-            rows.append({
-                "number": number, "symbol": r["symbol"], "name": r["name"],
-                "category": category, "period": r["period"],
-                "discovered_by": NAME_FIXES.get(disc, disc),
-                "source": f"{ELEMENT_SRC} PeriodicTableCSV.csv row {i}; {r['source']}",
-                "licence": "CC BY-SA 3.0",
-            })
+            rows.append(
+                {
+                    "number": number,
+                    "symbol": r["symbol"],
+                    "name": r["name"],
+                    "category": category,
+                    "period": r["period"],
+                    "discovered_by": NAME_FIXES.get(disc, disc),
+                    "source": f"{ELEMENT_SRC} PeriodicTableCSV.csv row {i}; {r['source']}",
+                    "licence": "CC BY-SA 3.0",
+                }
+            )
     _write(HERE / "elements.csv", rows)
 
 

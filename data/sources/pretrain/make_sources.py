@@ -37,7 +37,12 @@ def urn(key: str) -> str:
 
 def gsm8k_problems() -> list[str]:
     out = []
-    for line in (REPO / "data/sources/gsm8k/train.jsonl").read_text(encoding="utf-8").splitlines():
+    for line in (
+        (REPO / "data/sources/gsm8k/train.jsonl")
+        .read_text(encoding="utf-8")
+        .strip("\n")
+        .split("\n")
+    ):
         row = json.loads(line)
         m = _FINAL.search(row["answer"])
         steps = _CALC.sub("", row["answer"][: m.start()]).strip()
@@ -47,9 +52,11 @@ def gsm8k_problems() -> list[str]:
 
 def arc_paragraphs(path: Path) -> list[str]:
     out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8").strip("\n").split("\n"):
         row = json.loads(line)
-        answer = dict(zip(row["choices"]["label"], row["choices"]["text"]))[row["answerKey"]]
+        answer = dict(zip(row["choices"]["label"], row["choices"]["text"], strict=True))[
+            row["answerKey"]
+        ]
         out.append(f"{row['question'].strip()} The correct answer is: {answer.strip()}.")
     return out
 
@@ -96,8 +103,7 @@ LOW_QUALITY = [
     # too short to be a document -> gopher_quality
     "Click here to subscribe to our newsletter.",
     # code with curly brackets -> c4_quality
-    "function init() { var x = document.getElementById('menu'); x.style.display = 'none'; }\n"
-    * 8,
+    "function init() { var x = document.getElementById('menu'); x.style.display = 'none'; }\n" * 8,
 ]
 
 OWN_PROSE = [
@@ -142,7 +148,9 @@ def main(shared: Path) -> None:
 
     # FineWeb general (M1 BASE): GSM8K train problems 0-1799, two per document, + low quality.
     general_texts = groups(gsm[0:1800], 2)
-    general = [fineweb_row(t, f"fineweb:{i}", "CC-MAIN-2024-10", i) for i, t in enumerate(general_texts)]
+    general = [
+        fineweb_row(t, f"fineweb:{i}", "CC-MAIN-2024-10", i) for i, t in enumerate(general_texts)
+    ]
     for j, t in enumerate(LOW_QUALITY):
         general.insert(50 + 97 * j, fineweb_row(t, f"fineweb:lowq{j}", "CC-MAIN-2024-10", 9000 + j))
     empty = fineweb_row("", "fineweb:empty", "CC-MAIN-2024-10", 9999)
@@ -165,20 +173,29 @@ def main(shared: Path) -> None:
     write_jsonl("fineweb_10bt.jsonl", tenbt)
 
     # FineWeb-EDU (M2 BASE, high): ARC-Easy train, five questions per document.
-    edu = [edu_row(t, f"fineweb-edu:{i}", i, 3.2 + (i % 15) / 10) for i, t in enumerate(groups(arc_easy, 5))]
+    edu = [
+        edu_row(t, f"fineweb-edu:{i}", i, 3.2 + (i % 15) / 10)
+        for i, t in enumerate(groups(arc_easy, 5))
+    ]
     write_jsonl("fineweb_edu.jsonl", edu)
 
     # FineWeb-EDU score-2 (M2 Extra): ARC-Challenge train, plus 20 documents also in FineWeb-EDU
     # (score >= 3 pages are in both): exact dedup keeps the higher-quality FineWeb-EDU copy.
-    ext = [edu_row(t, f"fineweb-edu-2:{i}", i, 2.1 + (i % 9) / 10) for i, t in enumerate(groups(arc_chal, 5))]
+    ext = [
+        edu_row(t, f"fineweb-edu-2:{i}", i, 2.1 + (i % 9) / 10)
+        for i, t in enumerate(groups(arc_chal, 5))
+    ]
     for j in range(20):
         ext.insert(5 * j, dict(edu[3 + 17 * j]))
     write_jsonl("fineweb_edu_ext.jsonl", ext)
 
     # C4 en (M1 C4): problems 3000-4799, one line per paragraph like C4.
     c4 = [
-        {"text": t, "timestamp": f"2019-04-{1 + i % 28:02d}T{i % 24:02d}:15:00Z",
-         "url": f"https://blog.c4.example/post/{i}"}  # fmt: skip
+        {
+            "text": t,
+            "timestamp": f"2019-04-{1 + i % 28:02d}T{i % 24:02d}:15:00Z",
+            "url": f"https://blog.c4.example/post/{i}",
+        }  # fmt: skip
         for i, t in enumerate(groups(gsm[3000:4800], 2, sep="\n"))
     ]
     write_jsonl("c4_en.jsonl", c4)
@@ -202,12 +219,17 @@ def main(shared: Path) -> None:
         if el.get("named_by"):
             facts.append(f"It was named by {el['named_by']}.")
         text = f"{el['summary'].strip()}\n\n{' '.join(facts)}"
-        wiki.append({"id": str(el["number"]), "url": el["source"], "title": el["name"], "text": text})
+        wiki.append(
+            {"id": str(el["number"]), "url": el["source"], "title": el["name"], "text": text}
+        )
     with open(shared / "facts/inventions.csv", encoding="utf-8", newline="") as f:
         inventions = [r for r in csv.DictReader(f) if r["description"].strip()]
     for k in range(0, len(inventions) - 7, 8):
         part = inventions[k : k + 8]
-        paras = [f"{r['name'].strip().capitalize()} ({r['date'].strip()}): {r['description'].strip()}" for r in part]
+        paras = [
+            f"{r['name'].strip().capitalize()} ({r['date'].strip()}): {r['description'].strip()}"
+            for r in part
+        ]
         title = f"Timeline of historic inventions ({part[0]['date'].strip()} to {part[-1]['date'].strip()})"
         wiki.append({
             "id": str(100000 + k),
@@ -215,7 +237,9 @@ def main(shared: Path) -> None:
             "title": title, "text": "\n\n".join(paras),
         })  # fmt: skip
     pq.write_table(
-        pa.Table.from_pylist(wiki, schema=pa.schema([(n, pa.string()) for n in ("id", "url", "title", "text")])),
+        pa.Table.from_pylist(
+            wiki, schema=pa.schema([(n, pa.string()) for n in ("id", "url", "title", "text")])
+        ),
         HERE / "wikipedia_en.parquet",
         compression="zstd",
     )
@@ -230,7 +254,7 @@ def main(shared: Path) -> None:
     write_jsonl("clean_web.jsonl", clean)
 
     # News crawl (M1 BASE, low), cc_news schema: problems 6000-7472; one story reuses another's
-    # url with different text (a re-crawl): URL dedup keeps one.
+    # url with slightly different text (a re-crawl): URL dedup keeps one.
     news = []
     for i, t in enumerate(groups(gsm[6000:7473], 2)):
         first = t.split("\n", 1)[0]
@@ -240,7 +264,9 @@ def main(shared: Path) -> None:
             "date": f"2018-0{1 + i % 9}-{1 + i % 28:02d} 00:00:00", "description": first[:150],
             "url": f"https://news.example/story/{i}", "image_url": "",
         })  # fmt: skip
-    news[-1]["url"] = news[10]["url"]
+    recrawl = dict(news[1])
+    recrawl["text"] += "\nThis story was updated with a correction to the second paragraph."
+    news.append(recrawl)
     write_jsonl("news.jsonl", news)
 
     for name in sorted(p.name for p in HERE.iterdir() if p.suffix in (".jsonl", ".parquet")):

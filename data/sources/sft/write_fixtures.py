@@ -227,7 +227,7 @@ def openhermes_rows() -> list[dict]:
             [
                 (
                     "human",
-                    "Write a friendly email to my neighbour asking them to keep the music down after ten in the evening on weekdays because I start work early in the morning and need to sleep.",
+                    "Write a friendly email to my neighbour asking them to keep the music down after ten in the evening on weekdays, because I start work very early in the morning, I need my sleep, and I would rather ask nicely than complain to the landlord. Keep it short and warm.",
                 ),
                 (
                     "gpt",
@@ -239,7 +239,7 @@ def openhermes_rows() -> list[dict]:
             [
                 (
                     "human",
-                    "Write a friendly email to my neighbour asking them to keep the music down after ten in the evening on weeknights because I start work early in the morning and need to sleep.",
+                    "Write a friendly email to my neighbour asking them to keep the music down after ten in the evening on weekdays, because I start work very early in the morning, I need my sleep, and I would rather ask nicely than complain to the landlord. Keep it short and friendly.",
                 ),
                 (
                     "gpt",

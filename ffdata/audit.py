@@ -1,0 +1,386 @@
+"""SQL over every built set: DuckDB views, the saved audits in audits/*.sql, `ffdata sql`.
+
+`connect(root)` opens an in-memory DuckDB with
+- `<set>` over the shards of each set's latest build, `<set>__dropped` over its dropped rows;
+- `sets`: one row per build (name, fingerprint, rows, tokens, built_at, path, latest);
+- `build_counts`, `build_targets`, `build_reasons`: the build records' counts, numeric
+  targets and drop/report reasons in long form, one row per (set, key);
+- `all_records`: every SFT-like set's records (set_name, id, block, source, instruction,
+  response) in one view, for questions across sets;
+- `evalsets`: every evaluation item (ffdata.evalsets), with the MMLU domain.
+Only prefixes with a `_build.json` are sets. S3 sets are read through the storage layer's local
+cache (DuckDB's httpfs cannot be installed offline).
+
+`run_audit(db, name)` focuses on one set (temp views `shards`, `dropped`, `build`, `targets`,
+`counts`, `reasons`; variables `set_name`, `set_dir`) and runs the generic audits, then
+audits/<name>.sql if there is one. An audit file is plain SQL; every statement that returns rows
+is shown under the comment lines just above it. A first-line `-- requires: col, col` skips the
+file for sets whose shards lack those columns. A result column named `ok` holding false marks
+the audit failed.
+"""
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from ffdata.errors import FFDataError
+from ffdata.sets import BUILD_RECORD, latest_fingerprint, list_sets
+from ffdata.storage import open_storage
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+AUDIT_DIR = PROJECT_DIR / "audits"
+GENERIC_AUDITS = (
+    "reconciliation",
+    "composition",
+    "contamination",
+    "lengths",
+    "mcq_balance",
+    "duplicates",
+)
+COUNT_KINDS = ("by_part", "by_block", "by_source", "by_format", "by_block_category")
+RECORD_COLUMNS = ("id", "block", "source", "instruction", "response")
+
+
+def view_name(set_name: str) -> str:
+    return re.sub(r"\W", "_", set_name)
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+def _flatten(obj, prefix: str = "") -> list[tuple[str, float]]:
+    """Numeric leaves of a nested dict: {"a": {"b": 3}} -> [("a.b", 3.0)]."""
+    if isinstance(obj, bool):
+        return []
+    if isinstance(obj, int | float):
+        return [(prefix, float(obj))]
+    if isinstance(obj, dict):
+        return [
+            kv for k in sorted(obj) for kv in _flatten(obj[k], f"{prefix}.{k}" if prefix else k)
+        ]
+    return []
+
+
+@dataclass
+class Result:
+    title: str
+    columns: list[str]
+    rows: list[tuple]
+    source: str = ""  # audit file or "sql"
+    note: str = ""  # why it was skipped
+
+    @property
+    def failed(self) -> bool:
+        return "ok" in self.columns and any(r[self.columns.index("ok")] is False for r in self.rows)
+
+
+@dataclass
+class AuditDB:
+    con: duckdb.DuckDBPyConnection
+    root: str
+    sets: dict = field(default_factory=dict)  # view name -> BuiltSet (latest build)
+
+    def views(self) -> list[str]:
+        rows = self.con.execute(
+            "SELECT table_name FROM information_schema.tables ORDER BY table_name"
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def _error(self, e: Exception, where: str = "") -> FFDataError:
+        message = " ".join(str(e).split())
+        where = f"{where}: " if where and where != "sql" else ""
+        return FFDataError(
+            f"{where}SQL error: {message} | available views: {', '.join(self.views())}"
+        )
+
+    def query(self, sql: str) -> Result:
+        try:
+            cur = self.con.execute(sql)
+            columns = [d[0] for d in cur.description or []]
+            return Result("", columns, cur.fetchall(), "sql")
+        except duckdb.Error as e:
+            raise self._error(e) from None
+
+    def run_script(self, sql: str, source: str = "sql") -> list[Result]:
+        """Run every statement; keep the results of those that return rows (SELECT, WITH…)."""
+        try:
+            statements = self.con.extract_statements(sql)
+        except duckdb.Error as e:
+            raise self._error(e, source) from None
+        results = []
+        for stmt in statements:
+            try:
+                cur = self.con.execute(stmt)
+            except duckdb.Error as e:
+                raise self._error(e, source) from None
+            if stmt.type == duckdb.StatementType.SELECT:
+                columns = [d[0] for d in cur.description or []]
+                results.append(Result(_title(stmt.query), columns, cur.fetchall(), source))
+        return results
+
+    def columns(self, view: str) -> list[str]:
+        return [d[0] for d in self.con.execute(f"SELECT * FROM {_quote(view)} LIMIT 0").description]
+
+    def focus(self, set_name: str) -> None:
+        """Temp views shards/dropped/build/targets/counts/reasons for one set's latest build."""
+        view = view_name(set_name)
+        if view not in self.sets:
+            known = sorted(s.name for s in self.sets.values())
+            raise FFDataError(f"no built set {set_name!r} under {self.root} (built sets: {known})")
+        built = self.sets[view]
+        record_path = built.storage.fetch(f"{built.prefix}/{BUILD_RECORD}")
+        self.con.execute(f"SET VARIABLE set_name = {_literal(built.name)}")
+        self.con.execute(f"SET VARIABLE set_dir = {_literal(record_path.parent.as_posix())}")
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW shards AS SELECT * FROM {_quote(view)}")
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP VIEW dropped AS SELECT * FROM {_quote(view + '__dropped')}"
+        )
+        self.con.execute(
+            "CREATE OR REPLACE TEMP VIEW build AS SELECT * FROM "
+            f"read_json({_literal(record_path.as_posix())})"
+        )
+        for name in ("targets", "counts", "reasons"):
+            self.con.execute(
+                f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * EXCLUDE (set_name) "
+                f"FROM build_{name} WHERE set_name = {_literal(built.name)}"
+            )
+
+
+def _title(query: str) -> str:
+    """The comment lines just above a statement (the last comment block before its SQL)."""
+    block: list[str] = []
+    for line in query.strip("\n").splitlines():
+        stripped = line.strip()
+        if stripped.startswith("--"):
+            block.append(stripped[2:].strip())
+        elif not stripped:
+            block = []
+        else:
+            break
+    return " ".join(block)
+
+
+def _catalog_tables(all_builds, latest) -> dict[str, pa.Table]:
+    sets_rows, counts, targets, reasons = [], [], [], []
+    for s in all_builds:
+        rec = s.record
+        sets_rows.append(
+            {
+                "name": s.name,
+                "fingerprint": s.fingerprint,
+                "rows": rec.get("rows"),
+                "tokens": rec.get("tokens"),
+                "built_at": rec.get("built_at"),
+                "path": s.uri,
+                "layout": s.layout,
+                "latest": latest.get(s.name) is s,
+                "input_rows": (rec.get("reconciliation") or {}).get("input"),
+                "dropped": (rec.get("dropped") or {}).get("total"),
+            }
+        )
+    for s in latest.values():
+        rec = s.record
+        for kind in COUNT_KINDS:
+            for key, n in sorted((rec.get("counts") or {}).get(kind, {}).items()):
+                counts.append({"set_name": s.name, "kind": kind, "key": key, "n": n})
+        for key, value in _flatten(rec.get("targets") or {}):
+            leaf = key.rsplit(".", 1)[-1]
+            targets.append({"set_name": s.name, "key": key, "leaf": leaf, "target": value})
+        for reason, n in sorted((rec.get("dropped") or {}).get("by_reason", {}).items()):
+            reasons.append({"set_name": s.name, "reason": reason, "n": n, "action": "dropped"})
+        for reason, n in sorted((rec.get("contamination_reported") or {}).items()):
+            reasons.append({"set_name": s.name, "reason": reason, "n": n, "action": "reported"})
+    schemas = {
+        "sets": pa.schema(
+            [
+                ("name", pa.string()),
+                ("fingerprint", pa.string()),
+                ("rows", pa.int64()),
+                ("tokens", pa.int64()),
+                ("built_at", pa.string()),
+                ("path", pa.string()),
+                ("layout", pa.string()),
+                ("latest", pa.bool_()),
+                ("input_rows", pa.int64()),
+                ("dropped", pa.int64()),
+            ]
+        ),
+        "build_counts": pa.schema(
+            [
+                ("set_name", pa.string()),
+                ("kind", pa.string()),
+                ("key", pa.string()),
+                ("n", pa.int64()),
+            ]
+        ),
+        "build_targets": pa.schema(
+            [
+                ("set_name", pa.string()),
+                ("key", pa.string()),
+                ("leaf", pa.string()),
+                ("target", pa.float64()),
+            ]
+        ),
+        "build_reasons": pa.schema(
+            [
+                ("set_name", pa.string()),
+                ("reason", pa.string()),
+                ("n", pa.int64()),
+                ("action", pa.string()),
+            ]
+        ),
+    }
+    data = {"sets": sets_rows, "build_counts": counts, "build_targets": targets}
+    data["build_reasons"] = reasons
+    return {k: pa.Table.from_pylist(data[k], schema=schemas[k]) for k in schemas}
+
+
+def _create_table(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:
+    con.register("_arrow_in", table)
+    con.execute(f"CREATE TABLE {_quote(name)} AS SELECT * FROM _arrow_in")
+    con.unregister("_arrow_in")
+
+
+def _gpt2_tokens(texts: pa.Array) -> pa.Array:
+    """SQL function gpt2_tokens(text): GPT-2 token count with the bundled tokenizer."""
+    from ffdata.tokenizer import encode_batch
+
+    values = texts.to_pylist()
+    counts = encode_batch([t or "" for t in values])
+    return pa.array(
+        [None if t is None else len(c) for t, c in zip(values, counts, strict=True)], pa.int64()
+    )
+
+
+def connect(root: str | None = None, evalsets: bool = True) -> AuditDB:
+    """DuckDB with a view per built set and the catalog views (see the module doc)."""
+    storage = open_storage(root)
+    con = duckdb.connect()
+    db = AuditDB(con, storage.uri)
+    all_builds = list_sets(storage)
+    by_name: dict[str, list] = {}
+    for s in all_builds:  # sorted by (name, built_at)
+        by_name.setdefault(s.name, []).append(s)
+    latest = {}
+    for name, builds in by_name.items():  # the `latest` pointer's build, else the newest
+        pointer = latest_fingerprint(storage, builds[-1].layout)
+        latest[name] = next((s for s in builds if s.fingerprint == pointer), builds[-1])
+    con.create_function(
+        "gpt2_tokens",
+        _gpt2_tokens,
+        [duckdb.sqltype("VARCHAR")],
+        duckdb.sqltype("BIGINT"),
+        type="arrow",
+    )
+    for name, table in _catalog_tables(all_builds, latest).items():
+        _create_table(con, name, table)
+
+    record_views = []
+    for built in sorted(latest.values(), key=lambda s: s.name):
+        view = view_name(built.name)
+        shards = [p.as_posix() for p in built.shard_paths() if p.suffix == ".parquet"]
+        files = "[" + ", ".join(_literal(p) for p in shards) + "]"
+        if shards:
+            sql = f"SELECT * FROM read_parquet({files}, union_by_name = true)"
+        else:
+            sql = "SELECT NULL::VARCHAR AS id WHERE false"
+        con.execute(f"CREATE VIEW {_quote(view)} AS {sql}")
+        dropped = built.dropped_path()
+        sql = (
+            f"SELECT * FROM read_parquet({_literal(dropped.as_posix())})"
+            if dropped
+            else "SELECT NULL::VARCHAR AS source, NULL::BIGINT AS source_row, "
+            "NULL::VARCHAR AS reason, NULL::VARCHAR AS detail WHERE false"
+        )
+        con.execute(f"CREATE VIEW {_quote(view + '__dropped')} AS {sql}")
+        db.sets[view] = built
+        cols = db.columns(view)
+        if all(c in cols for c in RECORD_COLUMNS):
+            picked = ", ".join(_quote(c) for c in RECORD_COLUMNS)
+            record_views.append(
+                f"SELECT {_literal(built.name)} AS set_name, {picked} FROM {_quote(view)}"
+            )
+    empty = "SELECT NULL::VARCHAR AS set_name, " + ", ".join(
+        f"NULL::VARCHAR AS {c}" for c in RECORD_COLUMNS
+    )
+    con.execute(
+        "CREATE VIEW all_records AS "
+        + (" UNION ALL ".join(record_views) if record_views else f"{empty} WHERE false")
+    )
+    if evalsets:
+        from ffdata.evalsets import evalsets_table
+
+        _create_table(con, "evalsets", evalsets_table())
+    return db
+
+
+def audit_files(name: str, audit_dir: Path = AUDIT_DIR) -> list[Path]:
+    files = [audit_dir / f"{g}.sql" for g in GENERIC_AUDITS]
+    own = audit_dir / f"{name}.sql"
+    return files + ([own] if own.exists() and name not in GENERIC_AUDITS else [])
+
+
+def run_audit(db: AuditDB, name: str, audit_dir: Path = AUDIT_DIR) -> list[Result]:
+    """The generic audits for set `name`, then audits/<name>.sql if it exists."""
+    db.focus(name)
+    columns = set(db.columns("shards"))
+    results = []
+    for path in audit_files(name, audit_dir):
+        if not path.exists():
+            raise FFDataError(f"{path}: saved audit missing")
+        sql = path.read_text(encoding="utf-8")
+        first = sql.lstrip().splitlines()[0] if sql.strip() else ""
+        if first.startswith("-- requires:"):
+            needed = [c.strip() for c in first.split(":", 1)[1].split(",") if c.strip()]
+            missing = [c for c in needed if c not in columns]
+            if missing:
+                note = f"skipped: the shards have no {', '.join(missing)} column"
+                results.append(Result(path.stem, [], [], path.name, note))
+                continue
+        results.extend(db.run_script(sql, path.name))
+    return results
+
+
+def result_json(results: list[Result]) -> str:
+    out = [
+        {
+            "audit": r.source,
+            "title": r.title,
+            "note": r.note,
+            "rows": [dict(zip(r.columns, row, strict=True)) for row in r.rows],
+        }
+        for r in results
+    ]
+    return json.dumps(out, indent=1, default=str)
+
+
+def result_csv(result: Result) -> str:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(result.columns)
+    writer.writerows(result.rows)
+    return buf.getvalue()
+
+
+def result_table(result: Result):
+    """A rich Table of a result (for the terminal)."""
+    from rich.table import Table
+
+    table = Table(title=result.title or None, title_justify="left")
+    for c in result.columns:
+        table.add_column(c, overflow="fold")
+    for row in result.rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    return table

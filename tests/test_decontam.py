@@ -1,0 +1,169 @@
+"""Decontamination: what it must catch, what it must leave alone, and that both paths agree."""
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from ffdata.decontam import (
+    PLANT_KINDS,
+    Decontaminator,
+    normalize,
+    normalize_batch,
+    normalize_words,
+    plant,
+)
+from ffdata.evalsets import EvalItem, load_evalset
+
+ROOT = Path(__file__).resolve().parent.parent
+GSM8K_TRAIN = ROOT / "data/sources/gsm8k/train.jsonl"
+
+
+@pytest.fixture(scope="module")
+def d() -> Decontaminator:
+    return Decontaminator.load(source="bundled")
+
+
+@pytest.fixture(scope="module")
+def gsm8k_train() -> list[str]:
+    rows = [json.loads(line) for line in GSM8K_TRAIN.read_text().splitlines()]
+    return [f"{r['question']}\n{r['answer']}" for r in rows]
+
+
+def test_normalization():
+    assert normalize("  Hello,   WORLD!\n") == "hello world"
+    assert normalize("Ｆｕｌｌ－ｗｉｄｔｈ ﬁne") == "full width fine"  # NFKC
+    assert normalize("Janet’s ducks: (A) 16; B. 3") == "janet ducks 16 3"  # labels dropped
+    assert normalize("") == ""
+
+
+def test_batch_and_single_normalization_agree():
+    texts = [
+        "",
+        "!!!",
+        "plain ASCII, with (A) labels and 3.5 numbers_and_underscores",
+        "Héllo—WÖRLD’s café «quoted» ＡＢＣ İstanbul ﬁne Ⅻ ½",
+        "Русский текст, 中文字符 and ١٢٣ digits\u00a0nbsp\ttab",
+        "a b c d e",
+    ]
+    assert normalize_batch(texts) == [normalize_words(t) for t in texts]
+
+
+def test_planted_items_are_caught(d):
+    filler = [
+        "The weather was mild for most of the week.",
+        "Please write your answer on the line below.",
+        "Our school library opens at eight in the morning.",
+    ]
+    items = [it for name in ("mmlu", "arc", "gsm8k") for it in load_evalset(name, "bundled")]
+    rng = random.Random(7)
+    sample = rng.sample(items, 400)
+    caught = total = 0
+    for kind in PLANT_KINDS:
+        texts = [plant(it, kind, rng, filler) for it in sample]
+        matches = d.check_batch(texts)
+        caught += sum(m is not None for m in matches)
+        total += len(texts)
+    assert caught / total >= 0.99
+
+
+def test_each_disguise_on_one_item(d):
+    item = next(
+        it
+        for it in load_evalset("mmlu", "bundled")
+        if it.item_id == "mmlu/high_school_biology/test/0"
+    )
+    choices = " ".join(f"({'ABCD'[i]}) {c}" for i, c in enumerate(reversed(item.choices)))
+    texts = {
+        "case+space+punct": item.question.upper().replace(" ", "   ").replace(",", " ;"),
+        "reordered": f"{item.question}\n{choices}",
+        "embedded": f"### Instruction:\nPlease help me. {item.question} Thanks!\n### Response:\n",
+        "answer pasted": f"{item.question} The answer is {item.answer}",
+    }
+    for name, text in texts.items():
+        m = d.check(text)
+        assert m is not None, name
+        assert (m.evalset, m.item_id) == ("mmlu", item.item_id), name
+
+
+def test_gsm8k_solution_without_question_or_calc_marks(d):
+    item = load_evalset("gsm8k", "bundled")[0]
+    solution = item.answer.replace("<<16-3-4=9>>", "").replace("<<9*2=18>>", "")
+    m = d.check("Worked solution:\n" + solution)
+    assert m is not None and m.item_id == "gsm8k/test/0"
+
+
+def test_short_question_rules(d):
+    # specific short question on its own
+    m = d.check("Quick one: how does the ozone layer protect us?")  # not an eval question
+    assert m is None
+    arc = {it.item_id: it for it in load_evalset("arc", "bundled")}
+    q = arc["arc/easy/test/NYSEDREGENTS_2015_4_12"].question  # "Which object is the best ..."
+    m = d.check(f"Science quiz. {q}")
+    assert m is not None and m.rule == "question"
+    # generic stems alone are not contamination; with the item's own choices they are
+    assert d.check("Which of the following statements is true? Cats are mammals.") is None
+    item = next(
+        it
+        for it in load_evalset("mmlu", "bundled")
+        if it.question.strip() == "Which of the following statements is true?"
+    )
+    shuffled = list(reversed(item.choices))
+    m = d.check(f"{item.question}\n" + "\n".join(shuffled))
+    assert m is not None and m.item_id == item.item_id and m.rule in ("ngram", "question+choices")
+
+
+def test_clean_real_text_is_rarely_flagged(d, gsm8k_train):
+    matches = d.check_batch(gsm8k_train)
+    rate = sum(m is not None for m in matches) / len(matches)
+    assert rate < 0.005  # measured 0.16%: GSM8K's own train/test near-duplicates
+    clean = [
+        "Write a short poem about autumn leaves falling in the park.",
+        "Explain the difference between a list and a tuple in Python.",
+        "For which of these two scenarios does the main character do something wrong? "
+        "Scenario 1 | I returned the library book late. Scenario 2 | I fed my neighbour's cat.",
+    ]
+    assert d.check_batch(clean) == [None, None, None]
+
+
+def test_batch_and_single_agree(d, gsm8k_train):
+    arc = load_evalset("arc", "bundled")
+    rng = random.Random(3)
+    texts = gsm8k_train[:300] + [plant(it, "all", rng, ["Filler."]) for it in arc[:100]]
+    rng.shuffle(texts)
+    assert d.check_batch(texts) == [d.check(t) for t in texts]
+
+
+def test_templates_are_not_items():
+    """A 13-gram shared by many items (a preamble) must not match; the item text must."""
+    preamble = "Read the passage about the old lighthouse keeper and answer the question below."
+    items = [
+        EvalItem(
+            "toy",
+            f"toy/test/{i}",
+            "test",
+            "",
+            f"{preamble} Story {i}: {word} rowed out.",
+            (),
+            "",
+            -1,
+        )
+        for i, word in enumerate(
+            "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima".split()
+        )
+    ]
+    d = Decontaminator(items)
+    assert d.stats["template_ngrams_skipped"] > 0
+    assert d.check(f"{preamble} Something else entirely happened here.") is None
+    m = d.check(f"x {items[4].question} y")
+    assert m is not None and m.item_id == "toy/test/4"
+    assert m.evalset == "toy" and len(m.ngram.split()) == 13
+
+
+def test_load_is_cached_and_fingerprinted(d):
+    assert Decontaminator.load(source="bundled") is d
+    assert len(d.fingerprint) == 64
+    small = Decontaminator.load(targets=["gsm8k"], source="bundled")
+    assert small.fingerprint != d.fingerprint
+    assert small.check(load_evalset("arc", "bundled")[0].question) is None

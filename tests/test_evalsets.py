@@ -1,0 +1,172 @@
+"""Evaluation-set registry: bundled copy, stable ids, sha256 checks, lm-eval's MMLU domains."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from ffdata import evalsets
+from ffdata.errors import FFDataError
+from ffdata.evalsets import (
+    BUNDLE_DIR,
+    EVALSET_NAMES,
+    MMLU_DOMAINS,
+    items_from_rows,
+    load_bundled,
+    load_evalset,
+)
+
+SHARED = Path(os.environ.get("FFDATA_SHARED_REAL", Path(__file__).parents[2] / "shared/data/real"))
+
+
+def test_bundled_counts_match_the_real_sets():
+    mmlu = load_evalset("mmlu", "bundled", split=None)
+    splits = Counter(it.split for it in mmlu)
+    assert splits == {"test": 14042, "dev": 285}
+    assert len({it.subject for it in mmlu if it.split == "test"}) == 57
+    arc = load_evalset("arc", "bundled")
+    assert Counter(it.subject for it in arc) == {"ARC-Easy": 2376, "ARC-Challenge": 1172}
+    assert len(load_evalset("gsm8k", "bundled")) == 1319
+    assert len(load_evalset("truthfulqa", "bundled")) == 817
+    # the offline HellaSwag is a subset: 1,000 of the 10,042 validation items
+    assert len(load_evalset("hellaswag", "bundled")) == 1000
+    assert "1,000 of 10,042" in evalsets.describe_source("hellaswag", "bundled")["note"]
+
+
+def test_item_ids_are_stable_and_unique():
+    items = [it for n in EVALSET_NAMES for it in load_evalset(n, "bundled", split=None)]
+    assert len({it.item_id for it in items}) == len(items)
+    by_id = {it.item_id: it for it in items}
+    assert by_id["mmlu/abstract_algebra/test/0"].question.startswith("Find the degree for")
+    assert by_id["mmlu/abstract_algebra/dev/0"].split == "dev"
+    assert by_id["arc/easy/test/Mercury_417466"].answer.startswith("Sunlight is the source")
+    assert by_id["gsm8k/test/0"].question.startswith("Janet")
+    assert by_id["gsm8k/test/0"].answer.endswith("#### 18")
+    assert by_id["truthfulqa/validation/0"].answer.startswith("The watermelon seeds pass")
+    assert by_id["hellaswag/validation/20022"].subject == "Pole vault"
+
+
+def test_gold_answer_is_the_indexed_choice():
+    for name in ("mmlu", "arc", "hellaswag", "truthfulqa"):
+        for it in load_evalset(name, "bundled"):
+            assert it.choices[it.answer_index] == it.answer, it.item_id
+
+
+def test_mmlu_domains_are_lm_evals():
+    assert len(MMLU_DOMAINS) == 57
+    assert Counter(MMLU_DOMAINS.values()) == {
+        "stem": 19,
+        "humanities": 13,
+        "social_sciences": 12,
+        "other": 13,
+    }
+    lm_eval = pytest.importorskip("lm_eval")
+    task_dir = Path(lm_eval.__file__).parent / "tasks/mmlu/default"
+    theirs = {}
+    for path in task_dir.glob("mmlu_*.yaml"):
+        text = path.read_text()
+        subject = json.loads(text.split('"dataset_name": ')[1].splitlines()[0])
+        tag = json.loads(text.split('"tag": ')[1].splitlines()[0])
+        theirs[subject] = tag.removeprefix("mmlu_").removesuffix("_tasks")
+    assert theirs == MMLU_DOMAINS
+    mmlu = load_evalset("mmlu", "bundled")
+    assert {it.subject for it in mmlu} == set(MMLU_DOMAINS)
+    assert mmlu[0].domain == "stem"
+
+
+def test_altered_bundle_file_is_named(tmp_path):
+    bundle = tmp_path / "evalsets"
+    shutil.copytree(BUNDLE_DIR, bundle)
+    path = bundle / "gsm8k.parquet"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(FFDataError, match=r"gsm8k\.parquet: sha256 .* does not match"):
+        load_bundled("gsm8k", bundle)
+    (bundle / "arc.parquet").unlink()
+    with pytest.raises(FFDataError, match=r"arc\.parquet: bundled eval set 'arc' is missing"):
+        load_bundled("arc", bundle)
+    assert len(load_bundled("truthfulqa", bundle)) == 817  # the untouched files still load
+
+
+def test_offline_env_picks_the_bundle_and_bad_names_fail(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    evalsets.hub_reachable.cache_clear()
+    try:
+        assert evalsets.resolve_source("auto") == "bundled"
+        assert evalsets.describe_source("mmlu")["source"] == "bundled"
+    finally:
+        evalsets.hub_reachable.cache_clear()
+    with pytest.raises(FFDataError, match="unknown eval set 'mmlu_pro'"):
+        load_evalset("mmlu_pro")
+    with pytest.raises(FFDataError, match="auto, hub or bundled"):
+        evalsets.resolve_source("s3")
+
+
+def test_hub_converters_on_local_files(tmp_path):
+    """The converters the hub loader uses, fed by datasets.load_dataset on local JSONL."""
+    datasets = pytest.importorskip("datasets")
+    arc = load_evalset("arc", "bundled")[:5]
+    rows = [
+        {
+            "id": it.item_id.split("/")[-1],
+            "question": it.question,
+            "choices": {"text": list(it.choices), "label": list("ABCDE"[: len(it.choices)])},
+            "answerKey": "ABCDE"[it.answer_index],
+        }
+        for it in arc
+    ]
+    path = tmp_path / "arc.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    ds = datasets.load_dataset("json", data_files=str(path), split="train")
+    assert items_from_rows("arc", "ARC-Easy", "test", ds) == arc
+    # HellaSwag on the hub keeps its label as a string
+    hs = load_evalset("hellaswag", "bundled")[:3]
+    hub_rows = [
+        {
+            "ind": int(it.item_id.split("/")[-1]),
+            "activity_label": it.subject,
+            "ctx": it.question,
+            "endings": list(it.choices),
+            "label": str(it.answer_index),
+        }
+        for it in hs
+    ]
+    assert items_from_rows("hellaswag", None, "validation", hub_rows) == hs
+
+
+def test_evalsets_table_has_every_item_and_domain():
+    table = evalsets.evalsets_table("bundled")
+    assert table.num_rows == 14327 + 3548 + 1319 + 1000 + 817
+    assert "domain" in table.column_names
+    domains = Counter(table.column("domain").to_pylist())
+    assert domains[None] == 3548 + 1319 + 1000 + 817
+
+
+@pytest.mark.skipif(not (SHARED / "mmlu").exists(), reason="needs the raw real-data folder")
+def test_rebuild_bundle_is_byte_identical(tmp_path):
+    manifest = evalsets.rebuild_bundle(SHARED, tmp_path)
+    committed = json.loads((BUNDLE_DIR / "bundle.json").read_text())
+    assert manifest == committed
+    assert (tmp_path / "PROVENANCE.md").read_text() == (BUNDLE_DIR / "PROVENANCE.md").read_text()
+
+
+def test_hub_failure_falls_back_to_the_bundle_and_says_so():
+    """The real hub loader runs (datasets.load_dataset at the pinned revision); offline it
+    fails fast and the bundled copy is used, and reported as what was used. A fresh process:
+    huggingface_hub reads HF_HUB_OFFLINE when it is imported."""
+    pytest.importorskip("datasets")
+    code = (
+        "from ffdata import evalsets as E; items = E.load_evalset('truthfulqa', 'hub'); "
+        "print(len(items), E.describe_source('truthfulqa', 'hub')['source'])"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["817", "bundled"]
+    assert "hub load failed" in out.stderr
