@@ -209,17 +209,33 @@ def build_set(
     root: str | None = None,
     force: bool = False,
     quiet: bool = False,
+    options: dict | None = None,
 ) -> tuple[BuiltSet, bool]:
-    """Build a set; returns (the set, whether it was built now rather than found)."""
+    """Build a set; returns (the set, whether it was built now rather than found).
+
+    `options` overrides keys of the manifest's `options` (e.g. from `--source hf`); the
+    override is part of the resolved manifest, so it changes the fingerprint."""
     t0 = time.perf_counter()
     manifest_path = Path(manifest_path) if manifest_path else find_manifest(name)
     manifest = load_manifest(manifest_path)
+    if options:
+        manifest = manifest.model_copy(update={"options": {**manifest.options, **options}})
     if manifest.name != name:
         raise FFDataError(f"{manifest_path}: manifest is for set {manifest.name!r}, not {name!r}")
     base_dir = project_dir(manifest_path)
     builder_name = manifest.builder or manifest.name
     builder = load_builder(builder_name)
     inputs = {s.name: input_hash(s, base_dir) for s in manifest.sources}
+    if manifest.decontamination.targets:
+        # The eval sets decide what is dropped: their copy (bundle sha256 or hub revision)
+        # and the matching rules are inputs too.
+        from ffdata.decontam import VERSION as decontam_version
+        from ffdata.evalsets import describe_source
+
+        inputs["decontamination"] = {
+            "version": decontam_version,
+            "evalsets": {t: describe_source(t) for t in manifest.decontamination.targets},
+        }
     fp = fingerprint(manifest, inputs, builder_name, builder.VERSION)
 
     storage = open_storage(root or manifest.output.root)

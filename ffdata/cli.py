@@ -55,6 +55,10 @@ def build(
     workers: Annotated[
         int | None, typer.Option("--workers", help="tasks run at once (datatrove builds)")
     ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option("--source", help="local (default) or hf: draw Block A from hub datasets"),
+    ] = None,
 ):
     """Build a set from its manifest; prints the set's path and fingerprint."""
     import os
@@ -67,7 +71,8 @@ def build(
     if workers:
         os.environ["FFDATA_WORKERS"] = str(workers)
 
-    built, fresh = build_set(name, manifest, root, force)
+    options = {"block_a_source": source} if source else None
+    built, fresh = build_set(name, manifest, root, force, options=options)
     rec = built.record
     if not fresh:
         typer.echo("already built: fingerprint unchanged, nothing to do (--force rebuilds)")
