@@ -99,27 +99,35 @@ def _describe(err: dict) -> str:
     return f"{loc}: {err['msg']} (got {err.get('input')!r})"
 
 
-def parse_manifest(data: Any, origin: str) -> Manifest:
+def validate(model: type[BaseModel], data: Any, origin: str, what: str = "manifest"):
+    """Validate YAML data into `model`; errors name the file and every bad field path."""
     if not isinstance(data, dict):
-        raise FFDataError(f"{origin}: a manifest must be a YAML mapping, got {type(data).__name__}")
+        raise FFDataError(f"{origin}: a {what} must be a YAML mapping, got {type(data).__name__}")
     try:
-        return Manifest.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as e:
         problems = "; ".join(_describe(err) for err in e.errors())
-        raise FFDataError(f"{origin}: invalid manifest: {problems}") from None
+        raise FFDataError(f"{origin}: invalid {what}: {problems}") from None
 
 
-def load_manifest(path: str | Path) -> Manifest:
+def read_yaml(path: str | Path, what: str = "manifest") -> Any:
     path = Path(path)
     if not path.exists():
-        raise FFDataError(f"{path}: manifest not found")
+        raise FFDataError(f"{path}: {what} not found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as e:
         raise FFDataError(f"{path}: not valid UTF-8 at byte {e.start}") from None
     except yaml.YAMLError as e:
         raise FFDataError(f"{path}: YAML error: {str(e).splitlines()[0]}") from None
-    return parse_manifest(data, str(path))
+
+
+def parse_manifest(data: Any, origin: str) -> Manifest:
+    return validate(Manifest, data, origin)
+
+
+def load_manifest(path: str | Path) -> Manifest:
+    return parse_manifest(read_yaml(path), str(path))
 
 
 def project_dir(manifest_path: str | Path) -> Path:

@@ -64,7 +64,7 @@ class SetWriter:
         if "n_tokens" in self.schema.names:  # tokenized at build time: no second encode
             shard["tokens"] = sum(r["n_tokens"] for r in rows)
         elif "text" in self.schema.names:
-            shard["tokens"] = sum(map(len, encode_batch([r["text"] for r in rows], num_threads=2)))
+            shard["tokens"] = sum(map(len, encode_batch([r["text"] for r in rows])))
         self.shards.append(shard)
         self.shard_counts[part] = n + 1
         self.buffers[part] = []

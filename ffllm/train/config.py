@@ -9,10 +9,10 @@ import math
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ffdata.errors import FFDataError
+from ffdata.manifest import read_yaml, validate
 
 Stage = Literal["pretrain", "sft", "repair", "distill"]
 
@@ -185,34 +185,12 @@ def deepspeed_config(run: RunManifest, world_size: int, bf16: bool) -> dict:
     return _merge(config, run.deepspeed)
 
 
-def _describe(err: dict) -> str:
-    loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-    if err["type"] == "extra_forbidden":
-        return f"{loc}: unknown key"
-    if err["type"] == "missing":
-        return f"{loc}: required field is missing"
-    return f"{loc}: {err['msg']} (got {err.get('input')!r})"
-
-
 def parse_run(data: Any, origin: str) -> RunManifest:
-    if not isinstance(data, dict):
-        raise FFDataError(f"{origin}: a run manifest must be a YAML mapping")
-    try:
-        return RunManifest.model_validate(data)
-    except ValidationError as e:
-        problems = "; ".join(_describe(err) for err in e.errors())
-        raise FFDataError(f"{origin}: invalid run manifest: {problems}") from None
+    return validate(RunManifest, data, origin, what="run manifest")
 
 
 def load_run(path: str | Path) -> RunManifest:
-    path = Path(path)
-    if not path.exists():
-        raise FFDataError(f"{path}: run manifest not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise FFDataError(f"{path}: YAML error: {str(e).splitlines()[0]}") from None
-    return parse_run(data, str(path))
+    return parse_run(read_yaml(path, what="run manifest"), str(path))
 
 
 def run_to_dict(run: RunManifest) -> dict:
