@@ -10,28 +10,9 @@ it covers. Two item kinds come from it:
 """
 
 from ffdata.formats import is_yes_no
+from ffdata.generators.mcq import _BASE as BASE
 from ffdata.generators.mcq import CREDIT_TABLES, Candidate, creator_of, subject
 
-BASE = {
-    "patented": "patent",
-    "invented": "invent",
-    "developed": "develop",
-    "built": "build",
-    "flew": "fly",
-    "launched": "launch",
-    "proposed": "propose",
-    "designed": "design",
-    "introduced": "introduce",
-    "demonstrated": "demonstrate",
-    "discovered": "discover",
-    "formulated": "formulate",
-    "published": "publish",
-    "described": "describe",
-    "showed": "show",
-    "named": "name",
-    "observed": "observe",
-    "explained": "explain",
-}
 ASK = {"literature": "write", "music": "compose", "art": "create"}
 DONE = {"literature": "wrote", "music": "composed", "art": "created"}
 

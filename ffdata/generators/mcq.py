@@ -299,7 +299,7 @@ def year_question(table: str, r: dict) -> str:
     return f"In which year was {what} by {r['philosopher']} first published?"
 
 
-_BASE = {
+_BASE = {  # past tense -> base verb, for yes/no questions ("Did X invent …?")
     "patented": "patent",
     "invented": "invent",
     "developed": "develop",
