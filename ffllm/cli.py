@@ -1,24 +1,12 @@
 """`ffllm`: train GPT-2 models on built sets, and plan their memory."""
 
 import json
-import sys
 from typing import Annotated
 
 import typer
 
+from ffdata.cli import _App  # one place turns FFDataError into a one-line exit 2
 from ffdata.errors import FFDataError
-
-
-class _App(typer.Typer):
-    """Typer app that turns FFDataError into one clear line and exit status 2."""
-
-    def __call__(self, *args, **kwargs):
-        try:
-            return super().__call__(*args, **kwargs)
-        except FFDataError as e:
-            print(f"error: {e}", file=sys.stderr)
-            sys.exit(2)
-
 
 app = _App(
     help="Train the FF-LLM GPT-2 models on sets built by ffdata.",
