@@ -38,12 +38,20 @@ from ffdata.cleaning import (
 from ffdata.errors import FFDataError
 from ffdata.formats import final_number, is_numeric
 from ffdata.records import SYSTEM_PROMPT, make_record, render_alpaca
-from ffdata.sft_tokenize import SFT_SCHEMA, tokenize_records
+from ffdata.sft_tokenize import (
+    SFT_SCHEMA,
+    TemplateEncoder,
+    Tokenized,
+    check_options,
+    fit,
+    sft_table,
+)
 
 VERSION = "1"
 SCHEMA = SFT_SCHEMA
 BATCH = 2048
 FINAL_ONLY_SUFFIX = "Give only the final answer, as a number."
+FINAL_ONLY_JOIN = f"\n\n{FINAL_ONLY_SUFFIX}"  # appended to the parent's instruction
 SYSTEM_VARIANTS = (
     "You are FF-LLM, a helpful assistant. Answer accurately and concisely.",
     "You are FF-LLM. Follow the user's instructions exactly.",
@@ -83,6 +91,8 @@ class Pipeline:
             "overlength": opts.get("overlength", "drop"),
             "pad_to": opts.get("pad_to"),
         }
+        check_options(**self.tok_args)
+        self.encoder = TemplateEncoder()
         self.exact = ExactDedup()
         self.near = (
             MinHashDedup(**opts.get("minhash", {})) if opts.get("near_dedup", True) else None
@@ -95,6 +105,7 @@ class Pipeline:
             raise FFDataError(
                 f"{ctx.manifest.name}: unknown augmentation variants {sorted(unknown)}"
             )
+        self.caps = {s.name: s.count for s in ctx.manifest.sources}
         self.pending: list[dict] = []
         self.kept: dict[str, int] = {}
         self.aug_rows = 0
@@ -146,14 +157,11 @@ class Pipeline:
                 continue
             rows.append((spec, idx, instruction, response, meta))
         if self.near is not None and rows:
-            keys = self.near.band_keys(self.near.signatures([r[2] for r in rows]))
-            survivors = []
-            for r, k in zip(rows, keys, strict=True):
-                if self.near.is_near_duplicate(k):
+            near = self.near.near_duplicates([r[2] for r in rows]).tolist()
+            for r, dup in zip(rows, near, strict=True):
+                if dup:
                     ctx.drop(r[0].name, r[1], "near_duplicate")
-                else:
-                    survivors.append(r)
-            rows = survivors
+            rows = [r for r, dup in zip(rows, near, strict=True) if not dup]
         return [
             make_record(
                 set_name=ctx.set_name,
@@ -177,35 +185,56 @@ class Pipeline:
         ctx = self.ctx
         batch = self._clean(batch)
         batch = [r for r, keep in zip(batch, ctx.keep_batch(batch), strict=True) if keep]
-        kept_core = []
-        for rec, tok in zip(batch, tokenize_records(batch, **self.tok_args), strict=True):
-            cap = ctx.manifest.source(rec["source"]).count
-            if tok.input_ids is None:
+        core, core_toks, parents = [], [], []
+        for rec in batch:
+            tok, ids = self._tokenize(rec)
+            cap = self.caps[rec["source"]]
+            if tok.prompt_ids is None:
                 ctx.drop(rec["source"], rec["source_row"], tok.reason, f"{tok.n_tokens} tokens")
             elif cap is not None and self.kept.get(rec["source"], 0) >= cap:
                 ctx.drop(rec["source"], rec["source_row"], "over_quota")
             else:
                 self.kept[rec["source"]] = self.kept.get(rec["source"], 0) + 1
-                self._emit("core", rec, tok)
-                kept_core.append(rec)
-        variants = [v for v in map(self._augment, kept_core) if v is not None]
-        for rec, tok in zip(variants, tokenize_records(variants, **self.tok_args), strict=True):
-            if tok.input_ids is not None:  # a variant is never longer than its parent... almost
-                self.aug_rows += 1
-                self._emit("aug", rec, tok)
+                if tok.truncated:  # the stored text is what the ids say
+                    rec["response"] = tok.response
+                    rec["text"] = render_alpaca(rec["instruction"], tok.response, rec["system"])
+                core.append(rec)
+                core_toks.append(tok)
+                parents.append((rec, ids))
+        variants, variant_toks = [], []
+        for parent, ids in parents:
+            rec = self._augment(parent)
+            if rec is None:
+                continue
+            tok = self._tokenize_variant(rec, parent, ids)
+            if tok.prompt_ids is not None:  # a variant is never longer than its parent... almost
+                variants.append(rec)
+                variant_toks.append(tok)
+        self.aug_rows += len(variants)
+        # whole tables per batch: Arrow columns from flat arrays, not row by row
+        if core:
+            ctx.emit_table("core", sft_table(core, core_toks))
+        if variants:
+            ctx.emit_table("aug", sft_table(variants, variant_toks))
 
-    def _emit(self, part: str, rec: dict, tok) -> None:
-        if tok.truncated:  # the stored text is what the ids say
-            rec["response"] = tok.response
-            rec["text"] = render_alpaca(rec["instruction"], tok.response, rec["system"])
-        rec.update(
-            input_ids=tok.input_ids,
-            loss_mask=tok.loss_mask,
-            n_tokens=tok.n_tokens,
-            n_loss_tokens=tok.n_loss_tokens,
-            truncated=tok.truncated,
-        )
-        self.ctx.emit(part, rec)
+    def _tokenize(self, rec: dict) -> tuple[Tokenized, tuple]:
+        """The row's tokens, and (instruction ids, response ids) for its variant to reuse."""
+        p_ids, i_ids = self.encoder.prompt(rec["instruction"], rec["system"])
+        r_ids = self.encoder.text(rec["response"])
+        tok = fit(p_ids, r_ids, **self.tok_args)
+        return tok, (i_ids, None if tok.truncated else r_ids)
+
+    def _tokenize_variant(self, rec: dict, parent: dict, ids: tuple) -> Tokenized:
+        """A variant shares its parent's text (see _augment): encode only what is new."""
+        i_ids, r_ids = ids
+        if rec["category"] == "final_answer_only":  # instruction + FINAL_ONLY_JOIN, new answer
+            if i_ids is not None:
+                i_ids = self.encoder.extend(parent["instruction"], i_ids, FINAL_ONLY_JOIN)
+            r_ids = None
+        if r_ids is None:
+            r_ids = self.encoder.text(rec["response"])
+        p_ids, _ = self.encoder.prompt(rec["instruction"], rec["system"], i_ids)
+        return fit(p_ids, r_ids, **self.tok_args)
 
     def _augment(self, parent: dict) -> dict | None:
         seed = self.ctx.seed
@@ -220,7 +249,7 @@ class Pipeline:
         variant = choices[int(_unit(seed, "variant", parent["id"]) * len(choices))]
         instruction, response, system = parent["instruction"], parent["response"], SYSTEM_PROMPT
         if variant == "final_answer_only":
-            instruction, response = f"{instruction}\n\n{FINAL_ONLY_SUFFIX}", final
+            instruction, response = instruction + FINAL_ONLY_JOIN, final
         else:
             system = SYSTEM_VARIANTS[
                 int(_unit(seed, "system", parent["id"]) * len(SYSTEM_VARIANTS))

@@ -174,16 +174,17 @@ class MinHashDedup:
 
     def signatures(self, texts: list[str]) -> np.ndarray:
         """(len(texts), bands·rows) uint32 MinHash signatures."""
-        words, offsets = self._words(texts)
         n, n_docs = self.n_gram, len(texts)
+        if not n_docs:
+            return np.zeros((0, len(self.a)), np.uint32)
+        words, offsets = self._words(texts)
         lengths = np.diff(offsets)
         with np.errstate(over="ignore"):  # wrapping mod 2^64 is the point
             full = np.zeros(max(len(words) - n + 1, 0), np.uint64)
             for k in range(n):
                 full += words[k : k + len(full)] * self.coef[k]
-            pos = np.arange(len(full))
-            doc = np.searchsorted(offsets, pos, side="right") - 1
-            keep = pos + n <= offsets[doc + 1]
+            doc = np.repeat(np.arange(n_docs), lengths)[: len(full)]  # text of the first word
+            keep = np.arange(len(full)) + n <= offsets[doc + 1]
             h, doc = full[keep], doc[keep]
             short = np.flatnonzero(lengths < n)  # fewer than n words: one shingle of them all
             if len(short):
@@ -194,23 +195,31 @@ class MinHashDedup:
                 order = np.argsort(np.concatenate([doc, short]), kind="stable")
                 h = np.concatenate([h, extra])[order]
                 doc = np.concatenate([doc, short])[order]
-            starts = np.searchsorted(doc, np.arange(n_docs + 1))
-            sig = np.empty((n_docs, len(self.a)), np.uint32)
-            for lo in range(0, n_docs, 64):  # small blocks: the temporary stays in cache
-                hi = min(lo + 64, n_docs)
-                phv = np.multiply.outer(h[starts[lo] : starts[hi]], self.a)
-                phv += self.b  # in place: no second (shingles x perms) array
-                phv >>= _SHIFT
-                sig[lo:hi] = np.minimum.reduceat(phv, starts[lo:hi] - starts[lo], axis=0)
-        return sig
+            starts = np.searchsorted(doc, np.arange(n_docs))  # every text has a shingle
+            # One permutation at a time over all shingles: three passes over one cache-sized
+            # vector, ~4x faster than a (shingles x permutations) matrix.
+            sig = np.empty((len(self.a), n_docs), np.uint64)
+            v = np.empty_like(h)
+            for p in range(len(self.a)):
+                np.multiply(h, self.a[p], out=v)
+                v += self.b[p]
+                np.minimum.reduceat(v, starts, out=sig[p])
+            # min then >> 32 == min of the shifted values (the shift keeps order): one shift per
+            # signature entry rather than one per shingle and permutation
+            sig >>= _SHIFT
+        return sig.T.astype(np.uint32, order="C")
 
-    def band_keys(self, sigs: np.ndarray) -> list[list[int]]:
-        """One 64-bit key per band per signature (rows 32-bit values folded by fixed odd
-        multipliers), as Python ints for set lookups."""
+    def _keys(self, sigs: np.ndarray) -> np.ndarray:
+        """(len(sigs), bands) int64: one 64-bit key per band (rows 32-bit values folded by fixed
+        odd multipliers); int64 converts to Python ints faster than uint64."""
         bands = sigs.reshape(len(sigs), self.bands, self.rows).astype(np.uint64)
         with np.errstate(over="ignore"):
             keys = (bands * self.a[: self.rows]).sum(axis=2, dtype=np.uint64)
-        return keys.view(np.int64).tolist()  # int64 converts to Python ints faster than uint64
+        return keys.view(np.int64)
+
+    def band_keys(self, sigs: np.ndarray) -> list[list[int]]:
+        """The band keys of each signature, as Python ints for set lookups."""
+        return self._keys(sigs).tolist()
 
     def is_near_duplicate(self, keys: list[int]) -> bool:
         """Check one text's band keys against every earlier text, then register them."""
@@ -219,4 +228,28 @@ class MinHashDedup:
         for k, bucket in zip(keys, self.buckets, strict=True):
             bucket.add(k)
         return False
-        return False
+
+    def near_duplicates(self, texts: list[str]) -> np.ndarray:
+        """[is_near_duplicate(keys of t) for t in texts], as a bool array, leaving the same
+        buckets, without a Python loop over every text.
+
+        A text none of whose keys was seen before it (in a bucket, or on an earlier text of the
+        batch, duplicate or not) is surely new. Such a text's keys cannot be on any earlier
+        text, so registering them all first changes no other decision; the few other texts are
+        then settled one by one, in order."""
+        keys = self._keys(self.signatures(texts))
+        n = len(keys)
+        seen = np.zeros(n, bool)
+        for b, bucket in enumerate(self.buckets):
+            col = keys[:, b]
+            _, first, inverse = np.unique(col, return_index=True, return_inverse=True)
+            seen |= first[inverse] < np.arange(n)  # an earlier text in the batch has this key
+            hits = bucket.intersection(col.tolist())
+            if hits:
+                seen |= np.isin(col, np.fromiter(hits, np.int64, len(hits)))
+        for b, bucket in enumerate(self.buckets):
+            bucket.update(keys[~seen, b].tolist())
+        dup = np.zeros(n, bool)
+        for i in np.flatnonzero(seen).tolist():
+            dup[i] = self.is_near_duplicate(keys[i].tolist())
+        return dup

@@ -37,6 +37,10 @@ DROPPED_SCHEMA = pa.schema(
 )
 
 
+# = json.dumps(meta, sort_keys=True, ensure_ascii=False), without building an encoder per call
+_META_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False)
+
+
 def render_prompt(instruction: str, system: str = SYSTEM_PROMPT) -> str:
     """Everything up to and including the response header: the part the loss never sees."""
     return f"### System:\n{system}\n### Instruction:\n{instruction}\n### Response:\n"
@@ -79,5 +83,5 @@ def make_record(
         "text": render_alpaca(instruction, response, system),
         "format": format,
         "category": category,
-        "meta": json.dumps(meta or {}, sort_keys=True, ensure_ascii=False),
+        "meta": _META_JSON.encode(meta or {}),
     }

@@ -1,6 +1,7 @@
 """Adapters (hub schemas, multi-turn rule), cleaning steps and build-time tokenization."""
 
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,14 @@ from ffdata.cleaning import (
     scrub_pii,
 )
 from ffdata.errors import FFDataError
-from ffdata.records import render_alpaca, render_prompt
-from ffdata.sft_tokenize import pad_batch, tokenize_pairs
+from ffdata.records import SYSTEM_PROMPT, render_alpaca, render_prompt
+from ffdata.sft_tokenize import (
+    TemplateEncoder,
+    joins_exactly,
+    pad_batch,
+    sft_columns,
+    tokenize_pairs,
+)
 from ffdata.tokenizer import EOT_ID, decode, encode
 
 REPO = Path(__file__).resolve().parent.parent
@@ -182,3 +189,77 @@ def test_padding_truncation_and_drop():
     ids, mask = pad_batch([{"input_ids": [1, 2, 3], "loss_mask": [0, 1, 1]}], 5)
     assert ids.tolist() == [[1, 2, 3, EOT_ID, EOT_ID]] and mask.tolist() == [[0, 1, 1, 0, 0]]
     assert render_alpaca("a", "b").endswith("### Response:\nb")
+
+
+def test_batched_near_duplicates_decide_like_one_by_one():
+    # near copies inside a batch, across batches, and chains (a copy of a dropped copy)
+    gsm = [json.loads(x)["question"] for x in (REPO / "data/sources/gsm8k/train.jsonl").open()]
+    base = gsm[:300]
+    texts = base + [f"(Variant 1) {t}" for t in base[::3]] + [t + " Explain." for t in base[::5]]
+    random.Random(0).shuffle(texts)  # copies before and after their originals
+    batches = [texts[i : i + 250] for i in range(0, len(texts), 250)]
+    one, many = MinHashDedup(5, 14, 8, 1), MinHashDedup(5, 14, 8, 1)
+    expected = [
+        [one.is_near_duplicate(k) for k in one.band_keys(one.signatures(b))] for b in batches
+    ]
+    got = [many.near_duplicates(b).tolist() for b in batches]
+    assert got == expected and 50 < sum(map(sum, got)) < len(texts) / 2
+    assert many.buckets == one.buckets
+
+
+def test_template_encoder_ids_equal_whole_prompt_encoding():
+    enc = TemplateEncoder()
+    gsm = [json.loads(x) for x in (REPO / "data/sources/gsm8k/train.jsonl").open()][:200]
+    fixtures = [r for f in SFT.glob("*.jsonl") for r in rows(f.name)]
+    instructions = [r["question"] for r in gsm] + [json.dumps(r)[:300] for r in fixtures]
+    instructions += [
+        " leading space", "trailing space ", "ends in newline\n", "\nstarts with newline",
+        "two\n\n", "", "x", "nbsp\u00a0", "\u2028line sep", "info sep\x1c", "\x1cinfo sep",
+        "tab\t", "lone \ud800 surrogate", "eot <|endoftext|> inside", "'s contraction", "42",
+        "ünïcödé text", "中文指令", "emoji 🙂", "🙂",
+    ]  # fmt: skip
+    for system in (SYSTEM_PROMPT, "You are FF-LLM. Follow the user's instructions exactly."):
+        for text in instructions:
+            ids, part = enc.prompt(text, system)
+            assert ids.tolist() == encode(render_prompt(text, system)), repr(text)
+            if part is not None:  # reusing known instruction ids gives the same prompt
+                assert enc.prompt(text, system, part)[0].tolist() == ids.tolist()
+                joined = enc.extend(text, part, "\n\nGive only the final answer.")
+                assert joined.tolist() == encode(text + "\n\nGive only the final answer.")
+    assert enc.prompt(" x", SYSTEM_PROMPT)[1] is None  # not joinable: encoded whole
+    assert joins_exactly("a.", "\nb") and joins_exactly("a:\n", "b")
+    for left, right in [
+        ("a ", "\nb"),
+        ("a\n\n", "b"),
+        ("a:\n", " b"),
+        ("a:\n", "\u00a0b"),
+        ("", "b"),
+    ]:
+        assert not joins_exactly(left, right), (left, right)
+
+
+def test_table_columns_and_writer_tables_match_row_by_row(tmp_path):
+    import pyarrow as pa
+
+    from ffdata.hashing import sha256_file
+    from ffdata.sets import SetWriter
+
+    prompts = [render_prompt(f"Question {i}: what is {i} + {i}?") for i in range(7)]
+    responses = [f"{i} + {i} = {2 * i}. " * (1 + 20 * i) for i in range(7)]
+    toks = tokenize_pairs(prompts, responses, max_tokens=128, overlength="truncate", pad_to=130)
+    kept = [t for t in toks if t.prompt_ids is not None]
+    assert any(t.truncated for t in kept) and any(not t.truncated for t in kept)
+    cols = sft_columns(kept)
+    assert cols["input_ids"].to_pylist() == [t.input_ids.tolist() for t in kept]
+    assert cols["loss_mask"].to_pylist() == [t.loss_mask.tolist() for t in kept]
+    schema = pa.schema([("id", pa.string()), ("n", pa.int64())])
+    rows = [{"id": f"r{i}", "n": i} for i in range(23)]
+    by_row, by_table = SetWriter(tmp_path / "a", 10, schema), SetWriter(tmp_path / "b", 10, schema)
+    for r in rows:
+        by_row.add("p", r)
+    for lo in (0, 4, 15):  # chunks that straddle shard boundaries
+        by_table.add_table("p", pa.Table.from_pylist(rows[lo : {0: 4, 4: 15, 15: 23}[lo]], schema))
+    a, b = by_row.close([]), by_table.close([])
+    assert [s["rows"] for s in b] == [10, 10, 3]
+    assert [s["sha256"] for s in a] == [s["sha256"] for s in b]
+    assert sha256_file(tmp_path / "a" / "part-p-00002.parquet") == b[2]["sha256"]
