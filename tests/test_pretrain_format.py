@@ -222,3 +222,81 @@ def test_full_manifest_refuses_unpinned_hub_revisions():
         FFDataError, match="fineweb_edu_ext': revision 'UNPINNED' is not a commit sha"
     ):
         load_config(load_manifest(PROJECT / "manifests/pretrain_mix_full.yaml"))
+
+
+def _source_texts(name: str, n: int) -> list[str]:
+    lines = (
+        (PROJECT / f"data/sources/pretrain/{name}.jsonl").read_text(encoding="utf-8").split("\n")
+    )
+    return [json.loads(line)["text"] for line in lines[:n] if line.strip()]
+
+
+def test_fast_word_splitter_gives_datatroves_words_and_filter_decisions():
+    import copy
+
+    from datatrove.utils.word_tokenizers import load_word_tokenizer
+
+    from ffdata.pretrain.filters import FILTER_CLASSES, WORD_SPLITTING
+    from ffdata.pretrain.words import FastSpacyWords
+
+    texts = REAL_TEXTS + _source_texts("fineweb", 30) + _source_texts("c4_en", 30)
+    texts += ["IS_ALPHA trips spaCy's attribute parser", "a\u00a0b\tc\r\nd  e", "", "   "]
+    ref, fast = load_word_tokenizer("en"), FastSpacyWords(reset_docs=7)  # resets mid-way too
+    for t in texts:
+        assert fast.word_tokenize(t) == ref.word_tokenize(t), t[:80]
+        for line in t.splitlines():
+            assert fast.span_tokenize(line) == ref.span_tokenize(line), line[:80]
+    docs = [_doc(i, t) for i, t in enumerate(texts) if t.strip()]
+    words = FastSpacyWords()
+    for name in WORD_SPLITTING:
+        bare = [d.id for d in FILTER_CLASSES[name]().run(iter(copy.deepcopy(docs)))]
+        ours = [d.id for d in FILTER_CLASSES[name](language=words).run(iter(copy.deepcopy(docs)))]
+        assert ours == bare, name
+        assert 0 < len(bare) or name == "gopher_quality"
+
+
+def test_local_readers_split_a_file_into_row_ranges_that_tile_it(tmp_path):
+    import pyarrow as pa
+
+    from ffdata.pretrain.sources import (
+        RowRangeParquetReader,
+        StrictJsonlReader,
+        adapt_row,
+        task_rows,
+    )
+
+    lines = (PROJECT / "data/sources/pretrain/news.jsonl").read_text(encoding="utf-8").split("\n")
+    path = tmp_path / "news.jsonl"
+    path.write_text("\n".join(lines[:10] + [""] + lines[10:23]) + "\n", encoding="utf-8")
+    rows = [json.loads(x) for x in lines[:23]]
+    wiki = tmp_path / "wiki.parquet"
+    pq.write_table(
+        pa.Table.from_pylist([{"id": str(i), "url": "", "title": "t", "text": f"row {i}"} for i in range(23)]),
+        wiki, row_group_size=5,
+    )  # fmt: skip
+
+    def read(cls, p, schema, world):
+        out = []
+        for rank in range(world):
+            r = cls(
+                str(p.parent),
+                glob_pattern=p.name,
+                adapter=adapt_row,
+                **({"batch_size": 4} if cls is RowRangeParquetReader else {}),
+            )
+            r.ff_source = {"name": "s", "module": "M", "schema": schema, "priority": 1}
+            out.append(
+                [(d.metadata["source_row"], d.text) for d in r.run(rank=rank, world_size=world)]
+            )
+        return out  # fmt: skip
+
+    for cls, p, schema, n in ((StrictJsonlReader, path, "cc_news", 23), (RowRangeParquetReader, wiki, "wikipedia", 23)):  # fmt: skip
+        whole = read(cls, p, schema, 1)[0]
+        assert [r for r, _ in whole] == list(range(n))
+        for world in (2, 3, 7):
+            parts = read(cls, p, schema, world)
+            assert [len(x) for x in parts] == [
+                b - a for a, b in (task_rows(n, k, world) for k in range(world))
+            ]
+            assert sum(parts, []) == whole  # fmt: skip
+    assert read(StrictJsonlReader, path, "cc_news", 1)[0][11][1].endswith(rows[11]["text"])

@@ -165,7 +165,7 @@ def load_config(manifest: Manifest, origin: str = "") -> PretrainConfig:
                 quality=str(so["quality"]),
                 schema=so["schema"],
                 weight=float(spec.weight if spec.weight is not None else qweights[so["quality"]]),
-                tasks=int(so.get("tasks", 1 if spec.loader != "hf" else default_tasks)),
+                tasks=int(so.get("tasks", default_tasks)),
                 skip_filters=list(so.get("skip_filters", [])),
             )
         )

@@ -63,8 +63,15 @@ def check_downloads(filters: dict[str, dict]) -> None:
             )
 
 
-def make_filters(enabled: dict[str, dict], skip: list[str], dropped_dir: str) -> list:
-    """The enabled filters for one source, in manifest order, each with its exclusion writer."""
+# Filters that split English text with datatrove's spaCy word/sentence tokenizer: they get
+# FastSpacyWords (same words, faster; ffdata/pretrain/words.py) unless the manifest names a language.
+WORD_SPLITTING = ("gopher_repetition", "gopher_quality", "c4_quality", "fineweb_quality")
+
+
+def make_filters(enabled: dict[str, dict], skip: list[str], dropped_dir: str, words=None) -> list:
+    """The enabled filters for one source, in manifest order, each with its exclusion writer.
+    `words`: one shared FastSpacyWords, so consecutive filters reuse each other's split
+    (datatrove caches `split_into_words` on (text, language))."""
     from ffdata.pretrain.steps import DroppedRows
 
     steps = []
@@ -74,6 +81,8 @@ def make_filters(enabled: dict[str, dict], skip: list[str], dropped_dir: str) ->
         kwargs = dict(kwargs)
         if name == "language":
             kwargs.setdefault("languages", ["en"])
+        if words is not None and name in WORD_SPLITTING:
+            kwargs.setdefault("language", words)
         writer = DroppedRows(f"{dropped_dir}/{name}", reason=f"filtered:{name}")
         steps.append(FILTER_CLASSES[name](exclusion_writer=writer, **kwargs))
     return steps

@@ -6,6 +6,9 @@ document's text tokens are `tokens[offset : offset + length]` and `tokens[offset
 EOT_ID; the next document starts at `offset + length + 1`.
 """
 
+import sys
+from array import array
+from itertools import accumulate
 from pathlib import Path
 
 import numpy as np
@@ -52,21 +55,17 @@ class TokenShardWriter:
         self._f = open(self.bin_path, "wb")
         self.tokens = 0
         self.rows: dict[str, list] = {name: [] for name in SIDECAR_SCHEMA.names}
-        self._buf: list[
-            int
-        ] = []  # ids as Python ints: list.extend is cheaper than an array per doc
+        # Python-int ids go into an array('H'): extending it from a list is a C loop, no
+        # per-document numpy array (the tokenize stage's cost next to tiktoken itself).
+        self._buf = array("H")
 
     def add(self, doc_id: str, source: str, module: str, source_row: int, ids, copy: int = 0):
         if isinstance(ids, np.ndarray):
             self._flush()
             self._f.write(ids.astype(TOKEN_DTYPE, copy=False).tobytes())
-            self._buf.append(EOT_ID)
         else:
             self._buf.extend(ids)
-            self._buf.append(EOT_ID)
-            if len(self._buf) >= 1 << 20:
-                self._flush()
-        arr = ids
+        self._buf.append(EOT_ID)
         r = self.rows
         r["doc_id"].append(doc_id)
         r["source"].append(source)
@@ -74,14 +73,40 @@ class TokenShardWriter:
         r["source_row"].append(source_row)
         r["shard"].append(self.shard)
         r["offset"].append(self.tokens)
-        r["length"].append(len(arr))
+        r["length"].append(len(ids))
         r["copy"].append(copy)
-        self.tokens += len(arr) + 1
+        self.tokens += len(ids) + 1
+        if len(self._buf) >= 1 << 20:
+            self._flush()
+
+    def add_batch(self, doc_ids: list, sources: list, modules: list, source_rows: list, ids: list):
+        """Many documents (lists of Python-int ids) at once: the sidecar columns grow by list
+        extends, not one append per column per document."""
+        lengths = [len(x) for x in ids]
+        buf = self._buf
+        for x in ids:
+            buf.extend(x)
+            buf.append(EOT_ID)
+        r = self.rows
+        r["doc_id"] += doc_ids
+        r["source"] += sources
+        r["module"] += modules
+        r["source_row"] += source_rows
+        r["shard"] += [self.shard] * len(ids)
+        ends = list(accumulate([n + 1 for n in lengths], initial=self.tokens))
+        r["offset"] += ends[:-1]  # each document starts where the previous one's EOT ended
+        r["length"] += lengths
+        r["copy"] += [0] * len(ids)
+        self.tokens = ends[-1]
+        if len(buf) >= 1 << 20:
+            self._flush()
 
     def _flush(self) -> None:
         if self._buf:
-            self._f.write(np.array(self._buf, TOKEN_DTYPE).tobytes())
-            self._buf = []
+            if sys.byteorder != "little":  # the format is little-endian everywhere
+                self._buf.byteswap()
+            self._f.write(self._buf.tobytes())
+            self._buf = array("H")
 
     def close(self) -> int:
         self._flush()

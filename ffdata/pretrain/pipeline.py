@@ -52,6 +52,8 @@ from ffdata.pretrain.steps import (
     TokenizeToShards,
     pause_hook,
 )
+from ffdata.pretrain.words import FastSpacyWords
+from ffdata.pretrain.words import preload as preload_words
 
 
 # Module-level (picklable) key functions for datatrove's exact dedup; the return annotation
@@ -91,7 +93,9 @@ class Pipeline:
 
     @property
     def dedup_tasks(self) -> int:
-        # One task per filtered file: fixed by the manifest, so the dedup result is too.
+        # One task per filtered file (one per filter task): fixed by the manifest, so the dedup
+        # result is too (which copy of an equal-priority duplicate is kept follows the files'
+        # (task, position) numbering).
         return sum(s.tasks for s in self.cfg.sources)
 
     # --- executors ------------------------------------------------------------------------
@@ -156,6 +160,18 @@ class Pipeline:
                 )
             time.sleep(poll)
 
+    def _preload(self) -> None:
+        """Local executor: load spaCy and the decontamination index once, here, so the forked
+        worker of every task inherits them (each costs seconds of CPU per process, more than
+        a small task's own work). Other executors' tasks run elsewhere and load their own."""
+        if self.cfg.executor["kind"] != "local":
+            return
+        preload_words("en")
+        if self.cfg.decontam_targets:
+            from ffdata.decontam import Decontaminator
+
+            Decontaminator.load(targets=self.cfg.decontam_targets)
+
     # --- stages ---------------------------------------------------------------------------
     def filtered_reader(self):
         return JsonlReader(self.p("filtered"), recursive=True, add_file_path=False)
@@ -163,6 +179,8 @@ class Pipeline:
     def run_all(self) -> dict:
         cfg = self.cfg
         check_downloads(cfg.filters)
+        words = FastSpacyWords()  # one per pipeline: the filters share its warm state
+        self._preload()
         for src in cfg.sources:
             dropped = self.p("dropped", "filter", src.name)
             steps = [
@@ -170,7 +188,7 @@ class Pipeline:
                 CheckMalformed(
                     self.p("counts"), src.name, DroppedRows(f"{dropped}/malformed", "malformed")
                 ),
-                *make_filters(cfg.filters, src.skip_filters, dropped),
+                *make_filters(cfg.filters, src.skip_filters, dropped, words),
             ]
             if cfg.decontam_targets:
                 report = (
@@ -205,7 +223,7 @@ class Pipeline:
         if self.minhash:
             mh = self.minhash
             self.run_stage("minhash_sig", [self.filtered_reader(), *[f(None) for _, f in head],
-                           MinhashDedupSignature(self.p("dedup", "mh_sigs"), mh)], n)  # fmt: skip
+                           MinhashDedupSignature(self.p("dedup", "mh_sigs"), mh, language=words)], n)  # fmt: skip
             self.run_stage("minhash_buckets", [MinhashDedupBuckets(self.p("dedup", "mh_sigs"),
                            self.p("dedup", "mh_buckets"), config=mh)], mh.num_buckets)  # fmt: skip
             self.run_stage("minhash_cluster", [MinhashDedupCluster(self.p("dedup", "mh_buckets"),

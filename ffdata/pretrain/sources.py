@@ -104,20 +104,56 @@ def adapt_row(self, data: dict, path: str, id_in_file) -> dict:
     return {"text": text, "id": doc_id, "metadata": meta}
 
 
-class StrictJsonlReader(JsonlReader):
+def task_rows(n_rows: int, rank: int, world_size: int) -> tuple[int, int]:
+    """Task `rank`'s contiguous slice [lo, hi) of a file's rows. Slices in rank order tile the
+    file, so the tasks' outputs read back in rank order are the one-task output."""
+    return rank * n_rows // world_size, (rank + 1) * n_rows // world_size
+
+
+class RowRangeReader:
+    """For local files: every task reads its own contiguous range of each file's rows, so a
+    source in one file still splits into as many tasks as the manifest asks for (datatrove's
+    readers hand out whole files). Rows outside the range are not parsed."""
+
+    def run(self, data=None, rank: int = 0, world_size: int = 1):
+        if data:
+            yield from data
+        files = self.data_folder.list_files(
+            recursive=self.recursive, glob_pattern=self.glob_pattern
+        )
+        if not files:
+            raise FFDataError(f"{self.data_folder.path}: no file matches {self.glob_pattern!r}")
+        for filepath in files:
+            self.stat_update("input_files")
+            lo, hi = task_rows(self.count_rows(filepath), rank, world_size)
+            for doc in self.read_rows(filepath, lo, hi):
+                self.update_doc_stats(doc)
+                yield doc
+
+
+class StrictJsonlReader(RowRangeReader, JsonlReader):
     """JsonlReader that stops on a malformed line (datatrove's logs a warning and skips it,
     which would lose the row from the accounting). Blank lines are not rows."""
 
     name = "🐿 Jsonl (strict)"
 
-    def read_file(self, filepath: str):
+    def count_rows(self, filepath: str) -> int:
+        with self.data_folder.open(filepath, "rb", compression=self.compression) as f:
+            return sum(1 for line in f if line.strip())
+
+    def read_rows(self, filepath: str, lo: int, hi: int):
         import orjson
 
         full = self.data_folder.resolve_paths(filepath)
         row = 0
         with self.data_folder.open(filepath, "rb", compression=self.compression) as f:
             for lineno, line in enumerate(f, start=1):
+                if row >= hi:
+                    break
                 if not line.strip():
+                    continue
+                if row < lo:
+                    row += 1
                     continue
                 try:
                     obj = orjson.loads(line)
@@ -130,6 +166,36 @@ class StrictJsonlReader(JsonlReader):
                 row += 1
                 if document:
                     yield document
+
+
+class RowRangeParquetReader(RowRangeReader, ParquetReader):
+    name = "📒 Parquet (row ranges)"
+
+    def count_rows(self, filepath: str) -> int:
+        import pyarrow.parquet as pq
+
+        with self.data_folder.open(filepath, "rb") as f:
+            return pq.ParquetFile(f).metadata.num_rows
+
+    def read_rows(self, filepath: str, lo: int, hi: int):
+        import pyarrow.parquet as pq
+
+        start = 0  # row number of the batch's first row
+        with self.data_folder.open(filepath, "rb") as f, pq.ParquetFile(f) as pqf:
+            for batch in pqf.iter_batches(batch_size=self.batch_size):
+                end = start + batch.num_rows
+                if end > lo and start < hi:
+                    a, b = max(lo, start), min(hi, end)
+                    with self.track_time("batch"):
+                        rows = batch.slice(a - start, b - a).to_pylist()
+                        docs = [
+                            self.get_document_from_dict(r, filepath, a + i)
+                            for i, r in enumerate(rows)
+                        ]
+                    yield from (d for d in docs if d)
+                start = end
+                if start >= hi:
+                    break
 
 
 def source_info(plan: SourcePlan) -> dict:
@@ -157,7 +223,7 @@ def make_reader(plan: SourcePlan, base_dir: Path):
         )
     else:
         path = (base_dir / spec.path).resolve()
-        cls = StrictJsonlReader if spec.loader == "jsonl" else ParquetReader
+        cls = StrictJsonlReader if spec.loader == "jsonl" else RowRangeParquetReader
         reader = cls(
             str(path.parent),
             glob_pattern=path.name,

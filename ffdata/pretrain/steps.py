@@ -188,11 +188,14 @@ class TokenizeToShards(PipelineStep):
                 pause_hook(f"tokenize:{rank}")
             with self.track_time("batch"):
                 before = writer.tokens
-                for doc in batch:
-                    m = doc.metadata
-                    writer.add(
-                        doc.id, m["source"], m["module"], int(m["source_row"]), encode(doc.text)
-                    )
+                metas = [doc.metadata for doc in batch]
+                writer.add_batch(
+                    [doc.id for doc in batch],
+                    [m["source"] for m in metas],
+                    [m["module"] for m in metas],
+                    [int(m["source_row"]) for m in metas],
+                    [encode(doc.text) for doc in batch],
+                )
                 # per batch, not per document: datatrove's running stats are not free
                 self.stat_update("documents", value=len(batch), unit="batch")
                 self.stat_update("tokens", value=writer.tokens - before, unit="batch")
