@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 
 from ffdata.records import RECORD_SCHEMA, SYSTEM_PROMPT, render_prompt
-from ffdata.tokenizer import EOT_ID, decode, tiktoken_encoding
+from ffdata.tokenizer import EOT_ID, decode, encode_array
 
 SFT_SCHEMA = pa.schema(
     list(RECORD_SCHEMA)
@@ -73,14 +73,10 @@ class TemplateEncoder:
     """Token ids (uint32 arrays) of texts and rendered prompts, for one build."""
 
     def __init__(self):
-        self._enc = tiktoken_encoding()
         self._parts: dict[str, tuple | None] = {}  # system -> (head ids, tail ids)
 
     def text(self, text: str) -> np.ndarray:
-        try:  # encode_to_numpy skips the Python list; with no special tokens = encode_ordinary
-            return self._enc.encode_to_numpy(text, disallowed_special=())
-        except UnicodeEncodeError:  # lone surrogates: encode_ordinary knows what to do
-            return np.array(self._enc.encode_ordinary(text), np.uint32)
+        return encode_array(text)
 
     def _template(self, system: str) -> tuple | None:
         """(head ids, tail ids) around the instruction, or None when the template cannot be

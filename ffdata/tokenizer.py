@@ -63,6 +63,19 @@ def encode_batch(texts: list[str], num_threads: int = 1) -> list[list[int]]:
     return enc.encode_ordinary_batch(texts, num_threads=num_threads)
 
 
+def encode_array(text: str):
+    """encode(text) as a uint32 numpy array. tiktoken's buffer path skips the Python list of ints,
+    which makes it faster than `encode_ordinary` itself; no special tokens are allowed, so the
+    ids are the same ("<|endoftext|>" in the text is encoded as ordinary text)."""
+    import numpy as np
+
+    enc = tiktoken_encoding()
+    try:
+        return enc.encode_to_numpy(text, disallowed_special=())
+    except UnicodeEncodeError:  # lone surrogates: encode_ordinary knows what to do with them
+        return np.array(enc.encode_ordinary(text), np.uint32)
+
+
 def decode(ids: list[int]) -> str:
     return tiktoken_encoding().decode(ids)
 

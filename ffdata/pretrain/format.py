@@ -19,6 +19,7 @@ from ffdata.errors import FFDataError
 from ffdata.tokenizer import EOT_ID, VOCAB_SIZE
 
 TOKEN_DTYPE = np.dtype("<u2")
+_EOT = np.array([EOT_ID], TOKEN_DTYPE)
 assert VOCAB_SIZE <= np.iinfo(TOKEN_DTYPE).max + 1  # GPT-2's 50,257 ids fit in uint16
 
 # Per-document rows of a tokenized shard (work files and final shards share the columns;
@@ -80,13 +81,15 @@ class TokenShardWriter:
             self._flush()
 
     def add_batch(self, doc_ids: list, sources: list, modules: list, source_rows: list, ids: list):
-        """Many documents (lists of Python-int ids) at once: the sidecar columns grow by list
-        extends, not one append per column per document."""
+        """Many documents (numpy id arrays, as `encode_array` gives them) at once: one
+        concatenate for the tokens, list extends for the sidecar columns."""
+        self._flush()
         lengths = [len(x) for x in ids]
-        buf = self._buf
+        pieces = []
         for x in ids:
-            buf.extend(x)
-            buf.append(EOT_ID)
+            pieces += (x, _EOT)
+        if pieces:
+            self._f.write(np.concatenate(pieces).astype(TOKEN_DTYPE).tobytes())
         r = self.rows
         r["doc_id"] += doc_ids
         r["source"] += sources
@@ -98,8 +101,6 @@ class TokenShardWriter:
         r["length"] += lengths
         r["copy"] += [0] * len(ids)
         self.tokens = ends[-1]
-        if len(buf) >= 1 << 20:
-            self._flush()
 
     def _flush(self) -> None:
         if self._buf:

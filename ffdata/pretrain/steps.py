@@ -177,11 +177,11 @@ class TokenizeToShards(PipelineStep):
         self.batch_size = batch_size
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1):
-        from ffdata.tokenizer import tiktoken_encoding
+        from ffdata.tokenizer import encode_array
 
-        # A plain loop: tiktoken's encode_ordinary_batch goes through a thread pool, which costs
-        # more than the encoding itself for web-sized documents on one core (bench/pretrain_tokens.py).
-        encode = tiktoken_encoding().encode_ordinary
+        # A plain loop over tiktoken's numpy-buffer encode: its thread-pool batch call costs more
+        # than the encoding itself for web-sized documents on one core, and the buffer path skips
+        # the Python list of ints (bench/pretrain_tokens.py).
         writer = TokenShardWriter(Path(self.output_dir) / f"{rank:05d}", shard=rank)
         for i, batch in enumerate(batched(data or [], self.batch_size)):
             if i == 1:  # tests kill the build here: a task with half its output written
@@ -194,7 +194,7 @@ class TokenizeToShards(PipelineStep):
                     [m["source"] for m in metas],
                     [m["module"] for m in metas],
                     [int(m["source_row"]) for m in metas],
-                    [encode(doc.text) for doc in batch],
+                    [encode_array(doc.text) for doc in batch],
                 )
                 # per batch, not per document: datatrove's running stats are not free
                 self.stat_update("documents", value=len(batch), unit="batch")
