@@ -57,9 +57,9 @@ def main() -> None:
         n_params = sum(p.numel() for p in model.parameters())
         for shots in args.shots:
             for bs in args.batch_sizes:
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 res = run_mmlu(model, tok, shots=shots, limit=args.limit or None, batch_size=bs)
-                dt = time.perf_counter() - t0
+                dt, cpu = time.perf_counter() - t0, time.process_time() - c0
                 runs.append(
                     {
                         "shots": shots,
@@ -67,6 +67,9 @@ def main() -> None:
                         "items": res["items"],
                         "seconds": round(dt, 2),
                         "items_per_s": round(res["items"] / dt, 3),
+                        # CPU seconds do not grow when other jobs share the machine
+                        "cpu_seconds": round(cpu, 2),
+                        "items_per_cpu_s": round(res["items"] / cpu, 3),
                         "full_set_minutes_extrapolated": round(
                             FULL_ITEMS / (res["items"] / dt) / 60, 1
                         ),

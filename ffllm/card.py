@@ -45,7 +45,29 @@ def run_dir_of(ckpt: Path) -> Path | None:
     return None
 
 
-def _set_facts(root, name: str, fingerprint: str) -> dict:
+def composition(built, parts: list[str]) -> dict:
+    """What the run read, counted by SQL over exactly those shards (as the audits count it,
+    audits/composition.sql): rows by block and by source for SFT-like sets; for token sets
+    (pretrain sidecars) tokens by source and module."""
+    import duckdb
+    import pyarrow.parquet as pq
+
+    files = [str(p) for part in parts for p in built.shard_paths(part)]
+    if not files:
+        return {}
+    columns = set(pq.read_schema(files[0]).names)
+    unit, measure = ("tokens", "sum(length)") if "length" in columns else ("rows", "count(*)")
+    out = {"unit": unit}
+    for column in ("block", "source", "module"):
+        if column in columns:
+            query = f"SELECT {column}, {measure} FROM read_parquet({files!r}) GROUP BY 1 ORDER BY 1"
+            out[f"by_{column}"] = {str(k): int(n) for k, n in duckdb.sql(query).fetchall()}
+    return out
+
+
+def _set_facts(root, name: str, fingerprint: str, parts: list[str] | None, skip=None) -> dict:
+    """Facts of the parts a run read (`parts`; None: every part but `skip`, as the trainer
+    chooses), from the set's build record and its shards."""
     facts = {"set": name, "fingerprint": fingerprint}
     try:
         built = open_set(root, f"{name}@{fingerprint}")
@@ -53,14 +75,15 @@ def _set_facts(root, name: str, fingerprint: str) -> dict:
         facts["missing"] = str(e)
         return facts
     rec = built.record
-    counts = rec.get("counts", {})
+    parts = parts or [p for p in built.parts() if p != skip]
+    shards = [sh for sh in rec["shards"] if sh["part"] in parts]
     facts.update(
-        rows=rec.get("rows"),
-        tokens=rec.get("tokens"),
+        parts=parts,
+        rows=sum(sh["rows"] for sh in shards),
+        tokens=sum(sh.get("tokens") or 0 for sh in shards) or None,
+        set_rows=rec.get("rows"),
         uri=built.uri,
-        by_part=counts.get("by_part", {}),
-        by_block=counts.get("by_block", {}),
-        by_source=counts.get("by_source", {}),
+        composition=composition(built, parts),
         dropped=rec.get("dropped", {}).get("total"),
         decontam_targets=rec.get("manifest", {}).get("decontamination", {}).get("targets", []),
         contaminated=sum(
@@ -98,12 +121,12 @@ def training_stages(ckpt: Path, root=None, _depth: int = 0) -> list[dict]:
     earlier = []
     if run["model"].get("init"):
         earlier = training_stages(Path(run["model"]["init"]), root, _depth + 1)
-    sets = {
-        role: _set_facts(root, run["data"]["set"].split("@")[0], fp)
-        for role, fp in info["sets"].items()
-    }
-    if "eval" in sets and run["data"].get("eval_set"):
-        sets["eval"] = _set_facts(root, run["data"]["eval_set"].split("@")[0], info["sets"]["eval"])
+    data = run["data"]
+    sets = {"train": _set_facts(root, data["set"].split("@")[0], info["sets"]["train"],
+                                data.get("train_parts"), skip=data.get("eval_part"))}  # fmt: skip
+    if "eval" in info["sets"]:
+        name = (data.get("eval_set") or data["set"]).split("@")[0]
+        sets["eval"] = _set_facts(root, name, info["sets"]["eval"], [data["eval_part"]])
     return earlier + [
         {
             "kind": "train",
@@ -190,7 +213,11 @@ def _stages_table(stages: list[dict]) -> list[str]:
     lines = [
         "## Training stages",
         "",
-        "| # | stage | run | checkpoint | data set | fingerprint | rows | tokens | composition |",
+        "Rows, tokens and composition count the parts each stage trained on, by SQL over their "
+        "shards; the full fingerprints are below the table.",
+        "",
+        "| # | stage | run | checkpoint | data set (parts) | fingerprint | rows | tokens "
+        "| composition |",
         "|---:|---|---|---|---|---|---:|---:|---|",
     ]
     notes = []
@@ -201,17 +228,30 @@ def _stages_table(stages: list[dict]) -> list[str]:
             )
             continue
         tr = s["sets"]["train"]
-        comp = tr.get("by_block") or tr.get("by_part") or {}
+        comp = tr.get("composition", {})
+        main = comp.get("by_block") or comp.get("by_source") or {}
+        unit = "tokens: " if comp.get("unit") == "tokens" else ""
+        parts = f" ({', '.join(tr['parts'])})" if tr.get("parts") else ""
         lines.append(
-            f"| {i} | {s['stage']} | {s['name']} | {s['checkpoint']} | {tr['set']} | "
-            f"`{tr['fingerprint'][:16]}` | {tr.get('rows', 0) or 0:,} | "
-            f"{tr.get('tokens') or 0:,} | {_fmt_counts(comp)} |"
+            f"| {i} | {s['stage']} | {s['name']} | {s['checkpoint']} | {tr['set']}{parts} | "
+            f"`{tr['fingerprint'][:16]}` | {tr.get('rows') or 0:,} | "
+            f"{tr.get('tokens') or 0:,} | {unit}{_fmt_counts(main)} |"
         )
+        notes.append(f"- stage {i} data: `{tr['set']}@{tr['fingerprint']}`")
         if "missing" in tr:
-            notes.append(f"- stage {i}: build record not found ({tr['missing']})")
-        elif tr.get("by_source"):
+            notes[-1] += f": build record not found ({tr['missing']})"
+            continue
+        notes[-1] += f", parts {', '.join(tr['parts'])} of a {tr['set_rows'] or 0:,}-row build"
+        for kind in ("by_source", "by_module"):
+            if comp.get(kind) and comp[kind] is not main:
+                notes[-1] += f"; {kind[3:]}s ({comp['unit']}): {_fmt_counts(comp[kind])}"
+        notes[-1] += f"; the build dropped {tr.get('dropped') or 0:,} input rows"
+        ev = s["sets"].get("eval")
+        if ev:
+            where = f"`{ev['set']}@{ev['fingerprint']}`"
+            rows = f", {ev['rows']:,} rows" if "rows" in ev else " (build record not found)"
             notes.append(
-                f"- stage {i} sources: {_fmt_counts(tr['by_source'])}; dropped rows: {tr.get('dropped', 0):,}"
+                f"- stage {i} validation: {where} part {s['run']['data']['eval_part']}{rows}"
             )
     return lines + ([""] + notes if notes else [])
 
@@ -223,8 +263,8 @@ def _config_table(stages: list[dict]) -> list[str]:
     lines = [
         "## Training configuration",
         "",
-        "| run | init | lr (min) | warmup | schedule / stopped at | batch global (micro) | seq len | weight decay | precision | ZeRO | seed |",
-        "|---|---|---|---:|---|---|---:|---:|---|---:|---:|",
+        "| run | init | lr (min) | warmup | schedule / stopped at | batch global (micro) | seq len | weight decay | grad clip | precision | ZeRO | seed | method |",
+        "|---|---|---|---:|---|---|---:|---:|---:|---|---:|---:|---|",
     ]
     for s in train:
         r = s["run"]
@@ -234,11 +274,20 @@ def _config_table(stages: list[dict]) -> list[str]:
             and f"preset {r['model']['preset']}"
             or Path(r["model"]["init"]).name
         )
+        method = "full fine-tune" if r["model"].get("init") else "from scratch"
+        if r.get("lora"):
+            method = f"LoRA r={r['lora']['r']} α={r['lora']['alpha']}"
+        if r.get("distill"):
+            d = r["distill"]
+            method += (
+                f"; logit distillation from `{Path(d['teacher']).name}` "
+                f"(α={d['alpha']:g}, T={d['temperature']:g})"
+            )
         lines.append(
             f"| {r['name']} | {init} | {o['lr']:g} ({o['min_lr']:g}) | {o['warmup_steps']} | "
             f"{st.get('schedule', '?')} / {st.get('stop', '?')} | {b['global']} ({b['micro']}) | "
-            f"{r['data']['seq_len']} | {o['weight_decay']:g} | {r['runtime']['precision']} | "
-            f"{s['deepspeed_zero']} | {r['seed']} |"
+            f"{r['data']['seq_len']} | {o['weight_decay']:g} | {o.get('grad_clip', 0):g} | "
+            f"{r['runtime']['precision']} | {s['deepspeed_zero']} | {r['seed']} | {method} |"
         )
     return lines
 

@@ -162,7 +162,9 @@ def merge(
     from ffllm.merge import merge_checkpoints
 
     path = merge_checkpoints(a, b, t, out)
+    counts = json.loads((path / "merge.json").read_text())["tensors"]
     print(f"merged: {path} (SLERP t={t} from {a} to {b})")
+    print("tensors: " + ", ".join(f"{n} {how}" for how, n in counts.items()))
 
 
 @app.command()

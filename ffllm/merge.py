@@ -27,26 +27,28 @@ MERGE_RECORD = "merge.json"
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
     """Spherical interpolation of two same-shape tensors, computed in fp32."""
+    return slerp_with_method(a, b, t)[0]
+
+
+def slerp_with_method(a: torch.Tensor, b: torch.Tensor, t: float) -> tuple[torch.Tensor, str]:
+    """`slerp`, and which formula it took: endpoint, linear or spherical."""
     if a.shape != b.shape:
         raise ValueError(f"shape mismatch {tuple(a.shape)} vs {tuple(b.shape)}")
     if t == 0:
-        return a.clone()
+        return a.clone(), "endpoint"
     if t == 1:
-        return b.clone()
+        return b.clone(), "endpoint"
     a32, b32 = a.to(torch.float32), b.to(torch.float32)
     na, nb = a32.norm(), b32.norm()
     if na == 0 or nb == 0:  # no direction to follow: a zero tensor (e.g. an unused bias)
-        return torch.lerp(a32, b32, t).to(a.dtype)
+        return torch.lerp(a32, b32, t).to(a.dtype), "linear"
     dot = torch.dot((a32 / na).flatten(), (b32 / nb).flatten()).clamp(-1.0, 1.0)
     if dot.abs() > DOT_THRESHOLD:
-        out = torch.lerp(a32, b32, t)
-    else:
-        theta = torch.arccos(dot)
-        sin_theta = torch.sin(theta)
-        out = (torch.sin((1 - t) * theta) / sin_theta) * a32 + (
-            torch.sin(t * theta) / sin_theta
-        ) * b32
-    return out.to(a.dtype)
+        return torch.lerp(a32, b32, t).to(a.dtype), "linear"
+    theta = torch.arccos(dot)
+    sin_theta = torch.sin(theta)
+    out = (torch.sin((1 - t) * theta) / sin_theta) * a32 + (torch.sin(t * theta) / sin_theta) * b32
+    return out.to(a.dtype), "spherical"
 
 
 def read_state(ckpt: Path) -> dict[str, torch.Tensor]:
@@ -59,7 +61,11 @@ def read_state(ckpt: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def merge_states(a: dict, b: dict, t: float, where: tuple[str, str] = ("A", "B")) -> dict:
+def merge_states(
+    a: dict, b: dict, t: float, where: tuple[str, str] = ("A", "B"), methods: dict | None = None
+) -> dict:
+    """Merge two state dicts; `methods` (if given) counts tensors by the formula used."""
+    methods = {} if methods is None else methods
     if set(a) != set(b):
         only = sorted(set(a) ^ set(b))
         raise FFDataError(f"{where[0]} and {where[1]}: different tensors, e.g. {only[:3]}")
@@ -72,11 +78,13 @@ def merge_states(a: dict, b: dict, t: float, where: tuple[str, str] = ("A", "B")
                 f"{where[0]} has {tuple(ta.shape)}"
             )
         if ta.is_floating_point():
-            out[key] = slerp(ta, tb, t).contiguous()
+            merged, method = slerp_with_method(ta, tb, t)
+            out[key] = merged.contiguous()
         elif torch.equal(ta, tb):  # integer buffers (masks, ids) must agree, not blend
-            out[key] = ta.clone()
+            out[key], method = ta.clone(), "copied"
         else:
             raise FFDataError(f"{where[1]}: non-float tensor {key} differs from {where[0]}")
+        methods[method] = methods.get(method, 0) + 1
     return out
 
 
@@ -94,7 +102,8 @@ def merge_checkpoints(a: str | Path, b: str | Path, t: float, out: str | Path) -
             raise FFDataError(
                 f"{b / 'config.json'}: field {k!r} is {cb.get(k)!r}, A has {ca.get(k)!r}"
             )
-    merged = merge_states(read_state(a), read_state(b), t, (str(a), str(b)))
+    methods: dict[str, int] = {}
+    merged = merge_states(read_state(a), read_state(b), t, (str(a), str(b)), methods)
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -112,6 +121,7 @@ def merge_checkpoints(a: str | Path, b: str | Path, t: float, out: str | Path) -
         "method": "slerp",
         "t": t,
         "dot_threshold": DOT_THRESHOLD,
+        "tensors": dict(sorted(methods.items())),  # how many took each formula
         "a": {"path": str(a), "weights_sha256": weights_sha256(a)},
         "b": {"path": str(b), "weights_sha256": weights_sha256(b)},
     }

@@ -1,4 +1,5 @@
-"""Shared fixtures: a real S3 endpoint (moto's server on loopback) and small manifests."""
+"""Shared fixtures: a real S3 endpoint (moto's server on loopback), the real repair_blocks
+build, and small manifests."""
 
 import os
 import shutil
@@ -18,6 +19,31 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models on a small shared box run far faster on one thread than on two (OpenMP
+    threads wait on each other); opt in with `pytestmark = pytest.mark.usefixtures(...)`."""
+    import torch
+
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)
+
+
+@pytest.fixture(scope="session")
+def repair_blocks(tmp_path_factory):
+    """repair_blocks built once per session by its real builder from manifests/repair_blocks.yaml
+    (~12 s). Shared by the builder and trainer tests: read it, never write under its root
+    (copy the root first, or send runs elsewhere with --runs-dir)."""
+    from ffdata.build import build_set
+
+    root = tmp_path_factory.mktemp("repair_blocks")
+    manifest = REPO / "manifests" / "repair_blocks.yaml"
+    built, _ = build_set("repair_blocks", manifest, root=str(root), quiet=True)
+    return built
 
 
 @pytest.fixture(scope="session")

@@ -24,6 +24,8 @@ from ffllm.eval.factbench import (
     score_answer,
 )
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
+
 PROMPTS = {p["id"]: p for p in load_prompts()}
 
 

@@ -22,6 +22,8 @@ from ffllm.eval.mmlu import (
     write_task_dir,
 )
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
+
 LETTERS = "ABCD"
 
 

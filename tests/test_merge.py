@@ -82,6 +82,10 @@ def test_merge_endpoints_are_exact_and_output_loads(tmp_path):
     assert torch.equal(model.lm_head.weight, got["transformer.wte.weight"])
     rec = json.loads((out / "merge.json").read_text())
     assert rec["t"] == 0.1 and rec["method"] == "slerp"
+    # independent random matrices take the arc; LayerNorm gains (all ones in both) and zero
+    # biases have no angle between them and take the line
+    assert sum(rec["tensors"].values()) == len(got)
+    assert rec["tensors"]["spherical"] > 0 and rec["tensors"]["linear"] > 0
     assert (out / "tokenizer.json").exists()
 
 

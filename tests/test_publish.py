@@ -2,10 +2,7 @@
 card whose tables come from the config, the saved results, run.json and the set's _build.json."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
+import shutil
 
 import boto3
 import pytest
@@ -17,40 +14,31 @@ from ffllm.eval.factbench import evaluate_factbench
 from ffllm.eval.mmlu import evaluate_mmlu
 from ffllm.merge import merge_checkpoints
 from ffllm.publish import publish
-from tests.train_fixtures import SET_NAME, build_fixture_set, write_run
+from tests.train_fixtures import ffllm_train, write_run
 
-REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """`ffllm train` for 2 steps (checkpoint every step) on the trainer's fixture set."""
+def trained(repair_blocks, tmp_path_factory):
+    """`ffllm train` (tiny_repair.yaml) for 2 steps, a checkpoint every step, on repair_blocks in
+    a copy of its root (publishing writes champions/ there)."""
     base = tmp_path_factory.mktemp("pub")
     root = base / "root"
-    built = build_fixture_set(base / "project", root)
+    shutil.copytree(repair_blocks.storage.root, root)
     manifest = write_run(
         base / "run.yaml",
         name="pub_tiny",
-        data={"set": SET_NAME, "seq_len": 256},
         schedule={"max_steps": 2},
         batch={"micro": 2, "global": 2},
         checkpoint={"every": 1},
-        eval={},
     )
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
-    proc = subprocess.run(
-        [sys.executable, "-m", "ffllm", "train", str(manifest), "--root", str(root)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    proc = ffllm_train(manifest, root, root / "runs")
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = root / "runs" / "pub_tiny"
     evaluate_mmlu(run / "hf" / "ckpt-2", shots=0, limit=1, quick=True, batch_size=32)
     evaluate_factbench(run / "hf" / "ckpt-2", batch_size=32)
-    return root, run, built
+    return root, run, repair_blocks
 
 
 def test_card_from_data(trained):
@@ -60,7 +48,14 @@ def test_card_from_data(trained):
     assert [s["name"] for s in stages] == ["pub_tiny"]
     train_set = stages[0]["sets"]["train"]
     assert train_set["fingerprint"] == built.fingerprint
-    assert train_set["rows"] == built.record["rows"]
+    by_part = built.record["counts"]["by_part"]
+    # the parts the run trained on (A, B, D), not the whole build (validation, E, F too)
+    assert train_set["parts"] == ["A", "B", "D"]
+    assert train_set["rows"] == by_part["A"] + by_part["B"] + by_part["D"] < built.record["rows"]
+    comp = train_set["composition"]
+    assert comp["unit"] == "rows" and comp["by_block"] == {b: by_part[b] for b in "ABD"}
+    assert sum(comp["by_source"].values()) == train_set["rows"]
+    assert stages[0]["sets"]["eval"]["rows"] == by_part["validation"]
     card = build_card(ckpt, root)
     config = json.loads((ckpt / "config.json").read_text())
     assert f"| Parameters | {count_params(ckpt):,} |" in card
@@ -68,11 +63,22 @@ def test_card_from_data(trained):
     assert "MMLU 0-shot, lm-eval 0.4.13 (57 dev items, limit 1/subject)" in card
     assert "| STEM | 19 |" in card  # macro-domain breakdown
     assert "factbench v1 (116 prompts, greedy, Alpaca template)" in card
-    assert f"| 1 | repair | pub_tiny | ckpt-2 | {SET_NAME} | `{built.fingerprint[:16]}` |" in card
-    assert f"{built.record['rows']:,} |" in card
-    assert "| pub_tiny | preset tiny | 0.003 (0.0003) | 2 | 2 / 2 | 2 (2) | 256 |" in card
+    assert (
+        f"| 1 | repair | pub_tiny | ckpt-2 | repair_blocks (A, B, D) | `{built.fingerprint[:16]}` "
+        f"| {train_set['rows']:,} |" in card
+    )
+    assert f"A {by_part['A']:,}, B {by_part['B']:,}, D {by_part['D']:,} |" in card
+    assert f"- stage 1 data: `repair_blocks@{built.fingerprint}`, parts A, B, D" in card
+    assert f"part validation, {by_part['validation']:,} rows" in card
+    row = "| pub_tiny | preset tiny | 0.003 (0.0003) | 5 | 2 / 2 | 2 (2) | 256 | 0.1 | 1 | fp32 |"
+    assert row in card and "| from scratch |" in card
     assert "## Limitations" in card and "Anchor-entity over-attribution" in card
-    assert f"{SET_NAME}: not decontaminated (no targets in its manifest)" in card
+    dropped = sum(
+        n for r, n in built.record["dropped"]["by_reason"].items() if r.startswith("contaminated")
+    )
+    assert (
+        f"repair_blocks: against mmlu, arc, gsm8k, hellaswag, truthfulqa ({dropped:,} rows" in card
+    )
     assert build_card(ckpt, root) == card  # same inputs, same bytes
 
 

@@ -26,11 +26,9 @@ def _rows(built) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def full(tmp_path_factory):
-    """The default manifest, built once (about 12 s on two cores)."""
-    root = tmp_path_factory.mktemp("full")
-    built, _ = build_set("repair_blocks", MANIFEST, root=str(root), quiet=True)
-    return built, _rows(built)
+def full(repair_blocks):
+    """The default manifest, built once per session (conftest; about 12 s on two cores)."""
+    return repair_blocks, _rows(repair_blocks)
 
 
 def test_default_build_has_exact_counts(full):

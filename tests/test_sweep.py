@@ -11,6 +11,8 @@ from ffdata.errors import FFDataError
 from ffdata.tokenizer import save_hf_tokenizer
 from ffllm.sweep import SelectionRule, find_checkpoints, format_sweep, load_rule, select, sweep_run
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
+
 REPO = Path(__file__).resolve().parent.parent
 WEAK = [
     "high_school_european_history",

@@ -20,25 +20,19 @@ from ffllm.train.data import (
 )
 from ffllm.train.loss import IGNORE, chunked_lm_loss, reference_lm_loss, shift_targets
 from ffllm.train.model import LMWithLoss, build_model, count_params, flops_per_token
-from tests.train_fixtures import build_fixture_set, write_run
+from tests.train_fixtures import write_run
 
 REPO = Path(__file__).resolve().parent.parent
 MANIFESTS = REPO / "manifests" / "train"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny ops on a small shared box run far faster on one thread than on two."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    base = tmp_path_factory.mktemp("parts")
-    return build_fixture_set(base / "project", base / "root")
+def built(repair_blocks):
+    """The real repair_blocks set (conftest.py builds it once per session)."""
+    return repair_blocks
 
 
 # --- run manifests ---------------------------------------------------------------------------
@@ -69,7 +63,7 @@ def test_ff313_repair_reproduces_the_card():
 
 
 def test_unknown_key_and_bad_values_are_named(tmp_path):
-    path = write_run(tmp_path / "run.yaml", optim={"lr": 1e-3, "betas2": [0.9, 0.99]})
+    path = write_run(tmp_path / "run.yaml", optim={"betas2": [0.9, 0.99]})
     with pytest.raises(FFDataError, match=r"run.yaml: invalid run manifest: optim.betas2: unknown"):
         load_run(path)
     with pytest.raises(FFDataError, match="model: .*exactly one of 'preset' or 'init'"):
@@ -98,11 +92,11 @@ def test_deepspeed_config_is_generated_and_overridable(tmp_path):
     assert cfg["zero_optimization"]["overlap_comm"] is True  # kept: merge is key by key
     assert cfg["gradient_clipping"] == 0.5
     assert cfg["bf16"]["enabled"] and cfg["zero_allow_untested_optimizer"]
-    assert cfg["train_batch_size"] == 8 and cfg["gradient_accumulation_steps"] == 1
+    assert cfg["train_batch_size"] == 16 and cfg["gradient_accumulation_steps"] == 1
 
 
 def test_lr_schedule_warmup_and_cosine(tmp_path):
-    run = load_run(write_run(tmp_path / "run.yaml"))
+    run = load_run(write_run(tmp_path / "run.yaml", optim={"warmup_steps": 2}))
     opt = run.optim  # lr 3e-3, min 3e-4, warmup 2
     lrs = [lr_at(s, opt, 12) for s in range(12)]
     assert lrs[:3] == pytest.approx([1.5e-3, 3e-3, 3e-3])
@@ -125,9 +119,9 @@ def test_order_is_seeded_and_steps_cover_an_epoch():
 
 
 def test_no_loss_on_prompt_tokens(built):
-    examples = load_sft(built.shard_paths("train"), seq_len=128)
+    examples = load_sft(built.shard_paths("D")[:1], seq_len=256)  # Block D: short answers
     batch = examples.batch([0, 1, 2])
-    table = built.read_table("train").slice(0, 3).to_pylist()
+    table = built.read_table("D").slice(0, 3).to_pylist()
     for row, rec in enumerate(table):
         prompt = encode(render_prompt(rec["instruction"], rec["system"]))
         response = encode(rec["response"]) + [EOT_ID]
@@ -156,14 +150,14 @@ def test_no_loss_on_prompt_tokens(built):
 def test_template_mismatch_is_a_named_error(built, tmp_path):
     import pyarrow.parquet as pq
 
-    path = built.shard_paths("train")[0]
+    path = built.shard_paths("A")[0]
     table = pq.read_table(path)
     text = table.column("text").to_pylist()
     text[5] = text[5].replace("### Response:", "### Answer:")
     bad = tmp_path / "bad.parquet"
     pq.write_table(table.set_column(table.schema.get_field_index("text"), "text", [text]), bad)
     with pytest.raises(FFDataError, match=r"bad.parquet: row 5: field 'text'"):
-        load_sft([bad], seq_len=128)
+        load_sft([bad], seq_len=256)
 
 
 def test_pretrain_token_blocks(tmp_path):
@@ -254,11 +248,11 @@ def test_build_time_tokens_give_the_same_examples(built, tmp_path):
 
     from ffdata.sft_tokenize import SFT_SCHEMA, tokenize_records
 
-    path = built.shard_paths("train")[0]
+    path = built.shard_paths("A")[0]
     records = pq.read_table(path).to_pylist()[:20]
     rows = []
     for rec, tok in zip(
-        records, tokenize_records(records, max_tokens=128, pad_to=128), strict=True
+        records, tokenize_records(records, max_tokens=256, pad_to=256), strict=True
     ):
         rows.append(
             rec
@@ -275,9 +269,54 @@ def test_build_time_tokens_give_the_same_examples(built, tmp_path):
     plain = pq.read_table(path).slice(0, 20)
     pq.write_table(plain, tmp_path / "plain.parquet")
 
-    a = load_sft([shard], seq_len=128)
-    b = load_sft([tmp_path / "plain.parquet"], seq_len=128)
+    a = load_sft([shard], seq_len=256)
+    b = load_sft([tmp_path / "plain.parquet"], seq_len=256)
     assert len(a) == len(b) == 20
     for i in range(20):
         assert a.ids[i].tolist() == b.ids[i].tolist()  # padding stripped, same ids
     assert a.n_prompt.tolist() == b.n_prompt.tolist()
+
+
+# --- logit distillation ----------------------------------------------------------------------
+
+
+def test_distill_loss_mixes_ce_and_kl_and_trains_only_the_student(built, tmp_path):
+    import copy
+
+    from ffllm.train.distill import DistillLM
+
+    batch = load_sft(built.shard_paths("D")[:1], seq_len=256).batch(range(6))
+    torch.manual_seed(0)
+    student = build_model("tiny", None)
+    ce_only = LMWithLoss(student)(batch.input_ids, batch.labels)
+
+    # A teacher equal to the student: the KL term is zero, the loss is (1 - alpha) · CE.
+    same = DistillLM(student, copy.deepcopy(student), alpha=0.3, temperature=2.0)
+    ce, kl = same.terms(batch.input_ids, batch.labels)
+    assert ce.item() == pytest.approx(ce_only.item(), rel=1e-5)
+    assert abs(kl.item()) < 1e-6
+    assert same(batch.input_ids, batch.labels).item() == pytest.approx(0.7 * ce.item(), rel=1e-6)
+
+    # Another teacher: KL > 0, and the gradient reaches the student only.
+    torch.manual_seed(1)
+    teacher = build_model("tiny", None)
+    module = DistillLM(student, teacher, alpha=0.5, temperature=2.0)
+    assert {id(p) for p in module.parameters()} == {id(p) for p in student.parameters()}
+    assert not teacher.training and not any(p.requires_grad for p in teacher.parameters())
+    ce, kl = module.terms(batch.input_ids, batch.labels)
+    assert kl.item() > 0.01
+    student.zero_grad()
+    (0.5 * ce + 0.5 * kl).backward()
+    assert all(p.grad is None for p in teacher.parameters())
+    assert student.lm_head.weight.grad.abs().sum() > 0
+    # alpha = 1: pure distillation; its gradient is the KL term's alone
+    only_kl = DistillLM(student, teacher, alpha=1.0, temperature=2.0)
+    assert only_kl(batch.input_ids, batch.labels).item() == pytest.approx(kl.item(), rel=1e-6)
+
+
+def test_distill_section_needs_the_distill_stage(tmp_path):
+    teacher = {"teacher": str(tmp_path)}
+    with pytest.raises(FFDataError, match="'distill' needs stage 'distill', not 'repair'"):
+        load_run(write_run(tmp_path / "a.yaml", distill=teacher))
+    run = load_run(write_run(tmp_path / "b.yaml", stage="distill", distill=teacher))
+    assert (run.distill.alpha, run.distill.temperature) == (0.5, 2.0)

@@ -1,105 +1,63 @@
-"""A small real SFT set for the trainer tests, built through ffdata's build framework.
+"""Run manifests for the trainer tests, derived from the shipped manifests/train/tiny_repair.yaml.
 
-GSM8K train (MIT, bundled in data/sources/gsm8k) with short answers ("The answer is 18."), split
-into `train` and `validation` parts the way repair_blocks is: short repair-style answers after a
-long prompt, so the loss mask matters.
+The tests train on the real repair_blocks set (the session fixture `repair_blocks` in
+conftest.py builds it with the real builder), so `just train tiny_repair` is what they run:
+the same model, data, optimizer and batch, with a shorter schedule so a CPU run takes seconds.
 """
 
-import shutil
+import json
+import os
+import subprocess
 import sys
-import types
 from pathlib import Path
 
-from builders.gsm8k_sft import clean_solution
-from ffdata.build import build_set
-from ffdata.records import make_record, render_prompt
-from ffdata.tokenizer import encode
+import yaml
 
 REPO = Path(__file__).resolve().parent.parent
-GSM8K_SHA = "17f347dc51477c50d4efb83959dbb7c56297aba886e5544ee2aaed3024813465"
-SET_NAME = "train_fixture"
-ROWS = 240
-MAX_PROMPT_TOKENS = 56
+TINY_REPAIR = REPO / "manifests" / "train" / "tiny_repair.yaml"
+
+# 12 steps instead of 60; a checkpoint and an eval every 4 steps instead of 20.
+CPU_TEST = {
+    "schedule": {"max_steps": 12},
+    "checkpoint": {"every": 4},
+    "eval": {"every": 4},
+}
 
 
-def _build(ctx) -> None:
-    kept = 0
-    for idx, row in ctx.read_source("gsm8k_train"):
-        if kept >= ROWS:
-            ctx.drop("gsm8k_train", idx, "over_quota")
-            continue
-        question = row["question"].strip()
-        # Short prompts only (like repair Block B/D items): the CPU runs stay fast at seq 64.
-        if len(encode(render_prompt(question))) > MAX_PROMPT_TOKENS:
-            ctx.drop("gsm8k_train", idx, "too_long")
-            continue
-        _, final = clean_solution(row["answer"])
-        rec = make_record(
-            set_name=ctx.set_name,
-            block="D",
-            source="gsm8k_train",
-            source_row=idx,
-            seed=ctx.seed,
-            instruction=question,
-            response=f"The answer is {final}.",
-            format="numeric",
-        )
-        ctx.emit("validation" if kept % 8 == 0 else "train", rec)
-        kept += 1
+def merged(base: dict, override: dict) -> dict:
+    """`override` merged into `base` key by key (nested mappings merge, other values replace)."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
-def register_builder() -> None:
-    module = types.ModuleType(f"builders.{SET_NAME}")
-    module.VERSION = "1"
-    module.build = _build
-    sys.modules[module.__name__] = module
-
-
-def build_fixture_set(project: Path, root: Path):
-    """Write the manifest into `project` and build the set under `root`."""
-    register_builder()
-    src = project / "data" / "sources" / "gsm8k"
-    src.mkdir(parents=True, exist_ok=True)
-    shutil.copy(REPO / "data" / "sources" / "gsm8k" / "train.jsonl", src / "train.jsonl")
-    (project / "manifests").mkdir(exist_ok=True)
-    manifest = project / "manifests" / f"{SET_NAME}.yaml"
-    manifest.write_text(
-        f"""name: {SET_NAME}
-version: "1"
-seed: 0
-sources:
-  - name: gsm8k_train
-    loader: jsonl
-    path: data/sources/gsm8k/train.jsonl
-    sha256: {GSM8K_SHA}
-output:
-  path: sft/{SET_NAME}
-  rows_per_shard: 200
-decontamination:
-  targets: []
-"""
-    )
-    built, _ = build_set(SET_NAME, manifest, str(root), quiet=True)
-    return built
-
-
-def write_run(path: Path, **overrides) -> Path:
-    """A tiny CPU run manifest over the fixture set; `overrides` replace whole sections."""
-    import yaml
-
-    run = {
-        "name": "tiny_fixture",
-        "stage": "repair",
-        "seed": 0,
-        "model": {"preset": "tiny", "dropout": 0.1},
-        "data": {"set": SET_NAME, "eval_part": "validation", "seq_len": 64},
-        "optim": {"lr": 3.0e-3, "min_lr": 3.0e-4, "warmup_steps": 2, "weight_decay": 0.1},
-        "schedule": {"max_steps": 8},
-        "batch": {"micro": 4, "global": 8},
-        "checkpoint": {"every": 2},
-        "eval": {"every": 4, "max_batches": 3},
-        "runtime": {"precision": "fp32", "compile": "off", "log_every": 1},
-    }
-    run.update(overrides)
+def write_run(path: Path, base: Path = TINY_REPAIR, **overrides) -> Path:
+    """tiny_repair.yaml with the CPU test schedule, then `overrides` (merged section by section)."""
+    run = merged(yaml.safe_load(base.read_text()), CPU_TEST if base == TINY_REPAIR else {})
+    run = merged(run, overrides)
     path.write_text(yaml.safe_dump(run, sort_keys=False))
     return path
+
+
+def ffllm_train(manifest: Path, root: Path, runs: Path, env_extra: dict | None = None):
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    # One thread: on a small shared CI box, two OpenMP threads make these tiny ops 4× slower.
+    env["OMP_NUM_THREADS"] = "1"
+    env.update(env_extra or {})
+    cmd = [sys.executable, "-m", "ffllm", "train", str(manifest), "--root", str(root)]
+    return subprocess.run(
+        cmd + ["--runs-dir", str(runs)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]

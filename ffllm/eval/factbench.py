@@ -166,6 +166,7 @@ def generate(model, tokenizer, prompts: list[str], batch_size: int = 16) -> list
                 **enc,
                 do_sample=False,
                 max_new_tokens=MAX_NEW_TOKENS,
+                use_cache=True,  # whatever the checkpoint's generation_config.json says
                 eos_token_id=eos,
                 pad_token_id=eos,
             )

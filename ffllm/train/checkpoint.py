@@ -58,12 +58,14 @@ def export_hf(lm, out_dir: Path, peft_model=None) -> None:
     tmp = out_dir.with_name(f".{out_dir.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     model = copy.deepcopy(peft_model).merge_and_unload() if peft_model is not None else lm
-    use_cache = model.config.use_cache
-    model.config.use_cache = True  # exported models are for generation
+    # Exported models are for generation: with the KV cache off (as in training) every new
+    # token recomputes the whole sequence. generation_config.json carries its own copy.
+    saved = model.config.use_cache, model.generation_config.use_cache
+    model.config.use_cache = model.generation_config.use_cache = True
     try:
         model.save_pretrained(tmp)
     finally:
-        model.config.use_cache = use_cache
+        model.config.use_cache, model.generation_config.use_cache = saved
     save_hf_tokenizer(tmp)
     shutil.rmtree(out_dir, ignore_errors=True)
     os.replace(tmp, out_dir)

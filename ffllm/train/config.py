@@ -107,6 +107,14 @@ class LoraSpec(Strict):
     target_modules: list[str] = Field(default_factory=lambda: ["c_attn", "c_proj", "c_fc"])
 
 
+class DistillSpec(Strict):
+    """Logit distillation (ffllm/train/distill.py); only with stage `distill`."""
+
+    teacher: str  # an HF checkpoint directory with the student's (GPT-2) vocabulary
+    alpha: float = Field(default=0.5, ge=0, le=1)  # weight of the KL term; CE gets 1 - alpha
+    temperature: float = Field(default=2.0, gt=0)
+
+
 class RuntimeSpec(Strict):
     precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 on GPU, fp32 on CPU
     compile: Literal["auto", "on", "off"] = "auto"  # auto: torch.compile on GPU only
@@ -129,7 +137,14 @@ class RunManifest(Strict):
     eval: EvalSpec = Field(default_factory=EvalSpec)
     runtime: RuntimeSpec = Field(default_factory=RuntimeSpec)
     lora: LoraSpec | None = None
+    distill: DistillSpec | None = None  # stage distill: also match the teacher's logits
     deepspeed: dict[str, Any] = Field(default_factory=dict)  # merged over the generated config
+
+    @model_validator(mode="after")
+    def _distill_stage(self):
+        if self.distill is not None and self.stage != "distill":
+            raise ValueError(f"'distill' needs stage 'distill', not {self.stage!r}")
+        return self
 
 
 def total_steps(run: RunManifest, steps_per_epoch: int) -> int:

@@ -63,7 +63,13 @@ def chunked_lm_loss(
 ) -> torch.Tensor:
     """Mean next-token loss over labelled positions; hidden (B, T, d), labels (B, T)."""
     targets = shift_targets(labels).reshape(-1)
-    return _LinearCrossEntropy.apply(hidden.reshape(-1, hidden.shape[-1]), weight, targets, chunk)
+    hidden = hidden.reshape(-1, hidden.shape[-1])
+    if not hidden.is_cuda:
+        # SFT prompts carry no loss (repair items: ~90% of the tokens), so on CPU the LM head
+        # runs on labelled positions only. Not on a GPU: the boolean index would sync the host.
+        keep = targets != IGNORE
+        hidden, targets = hidden[keep], targets[keep]
+    return _LinearCrossEntropy.apply(hidden, weight, targets, chunk)
 
 
 def reference_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -25,6 +25,7 @@ from ffllm.train.config import (
     total_steps,
 )
 from ffllm.train.data import epoch_order, load_examples, micro_batches, step_indices
+from ffllm.train.distill import DistillLM
 from ffllm.train.loss import IGNORE, shift_targets
 from ffllm.train.model import LMWithLoss, build_model, count_params, flops_per_token
 
@@ -144,13 +145,13 @@ def default_runs_dir(root: str | None) -> Path:
 def train(manifest, root: str | None = None, runs_dir: str | Path | None = None) -> Path:
     """Train (or resume) the run; returns its directory."""
     run = manifest if isinstance(manifest, RunManifest) else load_run(manifest)
+    # --- sets and examples, before anything starts: a shard whose sha256 is off stops here ----
+    sets = resolve_sets(run, root)
     prepare_environment()
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
     say = print if rank == 0 else (lambda *a, **k: None)
 
-    # --- sets and examples, before anything starts: a shard whose sha256 is off stops here ----
-    sets = resolve_sets(run, root)
     fingerprints = {role: s.fingerprint for role, s in sets.items()}
     parts = train_parts(run, sets["train"])
     paths = shard_files(sets["train"], parts, run.stage)
@@ -201,9 +202,12 @@ def train(manifest, root: str | None = None, runs_dir: str | Path | None = None)
         fused=cuda,
     )
     ds_config = deepspeed_config(run, world, bf16)
-    engine, *_ = deepspeed.initialize(
-        model=LMWithLoss(lm, run.runtime.loss), optimizer=optimizer, config=ds_config
-    )
+    module = LMWithLoss(lm, run.runtime.loss)
+    if run.distill is not None:
+        teacher = build_model(None, run.distill.teacher).to(device)
+        teacher = teacher.to(torch.bfloat16) if bf16 else teacher
+        module = DistillLM(lm, teacher, run.distill.alpha, run.distill.temperature)
+    engine, *_ = deepspeed.initialize(model=module, optimizer=optimizer, config=ds_config)
 
     # --- run directory and resume -----------------------------------------------------------
     run_dir = Path(runs_dir or default_runs_dir(root)) / run.name
@@ -318,7 +322,7 @@ def train(manifest, root: str | None = None, runs_dir: str | Path | None = None)
             window_steps, window_tokens, window_seconds = 0, 0, 0.0
         if eval_now:
             eval_loss, eval_tokens = evaluate(
-                engine.module,
+                LMWithLoss(lm, run.runtime.loss),  # plain CE, also in a distillation run
                 eval_examples,
                 run.batch.micro,
                 device,
