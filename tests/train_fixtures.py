@@ -13,6 +13,8 @@ from pathlib import Path
 
 import yaml
 
+from ffllm.train.config import deep_merge
+
 REPO = Path(__file__).resolve().parent.parent
 TINY_REPAIR = REPO / "manifests" / "train" / "tiny_repair.yaml"
 
@@ -24,21 +26,10 @@ CPU_TEST = {
 }
 
 
-def merged(base: dict, override: dict) -> dict:
-    """`override` merged into `base` key by key (nested mappings merge, other values replace)."""
-    out = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merged(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 def write_run(path: Path, base: Path = TINY_REPAIR, **overrides) -> Path:
     """tiny_repair.yaml with the CPU test schedule, then `overrides` (merged section by section)."""
-    run = merged(yaml.safe_load(base.read_text()), CPU_TEST if base == TINY_REPAIR else {})
-    run = merged(run, overrides)
+    run = deep_merge(yaml.safe_load(base.read_text()), CPU_TEST if base == TINY_REPAIR else {})
+    run = deep_merge(run, overrides)
     path.write_text(yaml.safe_dump(run, sort_keys=False))
     return path
 

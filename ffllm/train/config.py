@@ -163,11 +163,12 @@ def lr_at(step: int, optim: OptimSpec, total: int) -> float:
     return optim.min_lr + 0.5 * (optim.lr - optim.min_lr) * (1 + math.cos(math.pi * progress))
 
 
-def _merge(base: dict, override: dict) -> dict:
+def deep_merge(base: dict, override: dict) -> dict:
+    """`override` merged into `base` key by key (nested mappings merge, other values replace)."""
     out = dict(base)
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
+            out[key] = deep_merge(out[key], value)
         else:
             out[key] = value
     return out
@@ -197,7 +198,7 @@ def deepspeed_config(run: RunManifest, world_size: int, bf16: bool) -> dict:
         "steps_per_print": 1_000_000_000,
         "wall_clock_breakdown": False,
     }
-    return _merge(config, run.deepspeed)
+    return deep_merge(config, run.deepspeed)
 
 
 def parse_run(data: Any, origin: str) -> RunManifest:
