@@ -12,15 +12,16 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
-import pyarrow.parquet as pq
+import duckdb
 
 from ffdata.errors import FFDataError
 from ffdata.pretrain.config import load_config
 from ffdata.pretrain.format import check_shard
 from ffdata.pretrain.pipeline import Pipeline
+from ffdata.sets import DROPPED_FILE
 from ffdata.storage import LocalStorage, default_cache_dir
 
-VERSION = "1"
+VERSION = "2"  # 2: _dropped.parquet written by DuckDB (same rows)
 
 
 def work_dir(ctx, cfg) -> Path:
@@ -46,11 +47,7 @@ def build(ctx) -> None:
     summary = pipe.run_all()
 
     # Shards: link the finished files into staging and register them.
-    tokens_by_source: Counter = Counter()
-    tokens_by_module: Counter = Counter()
-    rows_by_source: Counter = Counter()
-    rows_by_module: Counter = Counter()
-    distinct: dict[str, set] = {}
+    sidecars = []
     for s in range(summary["shards"]):
         stem = f"part-mix-{s:05d}"
         for ext in (".bin", ".parquet"):
@@ -58,23 +55,22 @@ def build(ctx) -> None:
         stats = check_shard(ctx.staging / f"{stem}.bin", ctx.staging / f"{stem}.parquet")
         ctx.writer.add_file(f"{stem}.parquet", "mix", stats["documents"], payload=f"{stem}.bin",
                              tokens=stats["tokens"], format="uint16-le")  # fmt: skip
-        side = pq.read_table(ctx.staging / f"{stem}.parquet",
-                             columns=["doc_id", "source", "module", "length"]).to_pydict()  # fmt: skip
-        for doc_id, src, mod, n in zip(
-            side["doc_id"], side["source"], side["module"], side["length"], strict=True
-        ):
-            tokens_by_source[src] += n + 1
-            tokens_by_module[mod] += n + 1
-            rows_by_source[src] += 1
-            rows_by_module[mod] += 1
-            distinct.setdefault(src, set()).add(doc_id)
+        sidecars.append(ctx.staging / f"{stem}.parquet")
+
+    # Counts and accounting run in DuckDB over the files: at full scale there are far more
+    # documents and dropped rows than a Python loop (or memory) should hold.
+    con = duckdb.connect()
+    con.execute("SET threads = 1")  # one writer thread: the same rows give the same file bytes
+    composition = _composition(con, sidecars)
+    dropped = _write_dropped(con, pipe, ctx.staging / DROPPED_FILE)
 
     # Accounting: every input row is kept (at least one copy) or dropped with its reason.
     inputs = pipe.input_counts()
-    dropped = pipe.dropped_rows()
-    dropped_by_source = Counter(r["source"] for r in dropped)
+    dropped_by_source = Counter()
+    for (source, _), n in dropped.items():
+        dropped_by_source[source] += n
     for src in cfg.sources:
-        kept = len(distinct.get(src.name, ()))
+        kept = composition["distinct_docs_by_source"][src.name]
         if inputs[src.name] != kept + dropped_by_source[src.name]:
             raise FFDataError(
                 f"source {src.name!r}: {inputs[src.name]} rows read but {kept} kept + "
@@ -82,21 +78,15 @@ def build(ctx) -> None:
             )
         ctx.rows_read[src.name] += inputs[src.name]
         ctx.kept_by_source[src.name] += kept
-    for r in dropped:
-        if r["reason"].startswith("contaminated:"):  # "<eval item>: <n-gram>", as every builder
-            detail = f"{r['detail']} (doc {r['doc_id']})"
-        else:
-            detail = f"{r['doc_id']}: {r['detail']}" if r["detail"] else r["doc_id"]
-        ctx.drop(r["source"], r["source_row"], r["reason"], detail)
+    ctx.drops_written(dropped)
     for r in pipe.reported_rows():
         ctx.contaminated_reported[r["reason"]] += 1
 
-    ctx.counts["by_part"]["mix"] = sum(rows_by_source.values())
-    ctx.counts["by_source"].update(rows_by_source)
-    ctx.counts["by_block"].update(rows_by_module)
-    ctx.counts["tokens_by_source"] = tokens_by_source
-    ctx.counts["tokens_by_module"] = tokens_by_module
-    ctx.counts["distinct_docs_by_source"] = Counter({k: len(v) for k, v in distinct.items()})
+    ctx.counts["by_part"]["mix"] = sum(composition["rows_by_source"].values())
+    ctx.counts["by_source"].update(composition["rows_by_source"])
+    ctx.counts["by_block"].update(composition["rows_by_module"])
+    for key in ("tokens_by_source", "tokens_by_module", "distinct_docs_by_source"):
+        ctx.counts[key] = composition[key]
     ctx.set_targets(
         {
             "total_tokens": cfg.total_tokens,
@@ -117,3 +107,66 @@ def build(ctx) -> None:
     )
     if not cfg.keep_work:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _quoted(path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _files(paths) -> str:
+    return "[" + ", ".join(_quoted(p) for p in paths) + "]"
+
+
+def _composition(con, sidecars: list[Path]) -> dict[str, Counter]:
+    """Rows and tokens (length + EOT) by source and by module, distinct documents by source."""
+    out = {k: Counter() for k in ("rows_by_source", "rows_by_module", "tokens_by_source",
+                                  "tokens_by_module", "distinct_docs_by_source")}  # fmt: skip
+    if not sidecars:
+        return out
+    rows = con.execute(
+        f"""SELECT source, module, count(*), sum(length + 1), count(DISTINCT doc_id)
+            FROM read_parquet({_files(sidecars)}) GROUP BY ALL ORDER BY ALL"""
+    ).fetchall()
+    for source, module, n, tokens, distinct in rows:
+        out["rows_by_source"][source] += n
+        out["rows_by_module"][module] += n
+        out["tokens_by_source"][source] += int(tokens)
+        out["tokens_by_module"][module] += int(tokens)
+        out["distinct_docs_by_source"][source] += distinct  # a document has one module
+    return out
+
+
+def _write_dropped(con, pipe, path: Path) -> dict[tuple[str, str], int]:
+    """Every dropped row (filters, dedup, decontamination, malformed, and the mixer's
+    downsampling) into the set's `_dropped.parquet`, sorted so the file does not depend on which
+    task dropped what first; returns the row counts by (source, reason)."""
+    parts = []
+    files = pipe.dropped_files()
+    if files:
+        parts.append(f"""SELECT source, source_row, reason, coalesce(detail, '') AS detail, doc_id
+                         FROM read_parquet({_files(files)})""")
+    down = pipe.work / "plan" / "downsampled.parquet"
+    if down.exists():
+        parts.append(f"""SELECT source, source_row, 'downsampled' AS reason, '' AS detail, doc_id
+                         FROM read_parquet({_files([down])})""")
+    if not parts:
+        parts.append("""SELECT NULL::VARCHAR AS source, NULL::BIGINT AS source_row,
+                        NULL::VARCHAR AS reason, NULL::VARCHAR AS detail,
+                        NULL::VARCHAR AS doc_id WHERE false""")
+    # The detail names the document; for contamination it follows the "<eval item>: <n-gram>"
+    # shape every builder uses.
+    con.execute(
+        f"""COPY (
+              SELECT source, source_row::BIGINT AS source_row, reason,
+                     CASE WHEN starts_with(reason, 'contaminated:')
+                            THEN detail || ' (doc ' || doc_id || ')'
+                          WHEN detail <> '' THEN doc_id || ': ' || detail
+                          ELSE doc_id END AS detail
+              FROM ({" UNION ALL ".join(parts)})
+              ORDER BY source, source_row, reason, doc_id
+            ) TO {_quoted(path)} (FORMAT parquet, COMPRESSION zstd)"""
+    )
+    counts = con.execute(
+        f"SELECT source, reason, count(*) FROM read_parquet({_quoted(path)}) GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+    return {(source, reason): n for source, reason, n in counts}

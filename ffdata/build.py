@@ -78,6 +78,8 @@ class BuildContext:
         self._decontam = None
         self.targets: dict = dict(manifest.targets)
         self.dropped: list[dict] = []
+        # (source, reason) -> rows, when the builder wrote _dropped.parquet itself (drops_written)
+        self.dropped_file_counts: Counter = Counter()
         self.rows_read: Counter = Counter()
         self.kept_by_source: Counter = Counter()
         self.dropped_by_source: Counter = Counter()
@@ -174,6 +176,26 @@ class BuildContext:
         )
         self.dropped_by_source[source] += 1
 
+    def drops_written(self, counts: dict[tuple[str, str], int]) -> None:
+        """For builders with more dropped rows than memory should hold (pretrain_mix at 90B
+        tokens): the builder has written `_dropped.parquet` (DROPPED_SCHEMA, sorted) into the
+        staging folder itself; `counts` are its rows by (source, reason)."""
+        if self.dropped or self.dropped_file_counts:
+            raise FFDataError("builder error: drops_written() is the only way a build drops rows")
+        self.dropped_file_counts = Counter(counts)
+        for (source, _), n in counts.items():
+            self.dropped_by_source[source] += n
+
+    @property
+    def dropped_total(self) -> int:
+        return len(self.dropped) + sum(self.dropped_file_counts.values())
+
+    def dropped_by_reason(self) -> Counter:
+        by_reason = Counter(d["reason"] for d in self.dropped)
+        for (_, reason), n in self.dropped_file_counts.items():
+            by_reason[reason] += n
+        return by_reason
+
     def set_targets(self, targets: dict) -> None:
         self.targets = targets
 
@@ -187,7 +209,7 @@ class BuildContext:
                     "neither kept nor dropped"
                 )
         kept = sum(self.kept_by_source.values())
-        dropped = len(self.dropped)
+        dropped = self.dropped_total
         sources = sorted(set(self.kept_by_source) | set(self.dropped_by_source))
         return {
             "input": kept + dropped,
@@ -275,10 +297,10 @@ def build_set(
     t_build = time.perf_counter()
     builder.build(ctx)
     reconciliation = ctx.reconcile()
-    shards = writer.close(ctx.dropped)
+    shards = writer.close(None if ctx.dropped_file_counts else ctx.dropped)
     t_write = time.perf_counter()
 
-    by_reason = Counter(d["reason"] for d in ctx.dropped)
+    by_reason = ctx.dropped_by_reason()
     record = {
         "set": manifest.name,
         "version": manifest.version,
@@ -294,7 +316,7 @@ def build_set(
         "counts": {k: dict(sorted(v.items())) for k, v in ctx.counts.items()},
         "targets": ctx.targets,
         "dropped": {
-            "total": len(ctx.dropped),
+            "total": ctx.dropped_total,
             "by_reason": dict(sorted(by_reason.items())),
             "by_source": dict(sorted(ctx.dropped_by_source.items())),
         },

@@ -109,10 +109,14 @@ class SetWriter:
         self.shards.append(shard)
         return shard
 
-    def close(self, dropped: list[dict]) -> list[dict]:
+    def close(self, dropped: list[dict] | None) -> list[dict]:
+        """Flush every part; write the dropped rows (None: the builder wrote that file itself)."""
         for part in dict.fromkeys([*self.buffers, *self.tables]):  # first-added order
             self._flush(part)
-        write_parquet(dropped, DROPPED_SCHEMA, self.staging / DROPPED_FILE)
+        if dropped is not None:
+            write_parquet(dropped, DROPPED_SCHEMA, self.staging / DROPPED_FILE)
+        elif not (self.staging / DROPPED_FILE).exists():
+            raise FFDataError(f"builder error: {DROPPED_FILE} was not written")
         return self.shards
 
 

@@ -265,16 +265,9 @@ class Pipeline:
             counts[rec["source"]] += rec["rows"]
         return counts
 
-    def dropped_rows(self) -> list[dict]:
-        rows = []
-        for path in sorted((self.work / "dropped").rglob("*.parquet")):
-            rows.extend(pq.read_table(path).to_pylist())
-        down = self.work / "plan" / "downsampled.parquet"
-        for r in pq.read_table(down).to_pylist() if down.exists() else []:
-            rows.append({**r, "reason": "downsampled", "detail": ""})
-        # Sorted, so the record does not depend on which task dropped what first.
-        rows.sort(key=lambda r: (r["source"], r["source_row"], r["reason"], r["doc_id"]))
-        return rows
+    def dropped_files(self) -> list[Path]:
+        """The dropped-row files of every step (the mixer's downsampling is in plan/)."""
+        return sorted((self.work / "dropped").rglob("*.parquet"))
 
     def reported_rows(self) -> list[dict]:
         rows = []
