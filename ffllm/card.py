@@ -139,6 +139,7 @@ def training_stages(ckpt: Path, root=None, _depth: int = 0) -> list[dict]:
             "examples": info.get("examples", {}),
             "params": info.get("params"),
             "deepspeed_zero": info.get("deepspeed", {}).get("zero_optimization", {}).get("stage"),
+            "teacher_weights_sha256": info.get("teacher_weights_sha256"),
         }
     ]
 
@@ -281,7 +282,13 @@ def _config_table(stages: list[dict]) -> list[str]:
             d = r["distill"]
             method += (
                 f"; logit distillation from `{Path(d['teacher']).name}` "
-                f"(α={d['alpha']:g}, T={d['temperature']:g})"
+                f"(α={d['alpha']:g}, T={d['temperature']:g}"
+                + (
+                    f", teacher weights `{s['teacher_weights_sha256'][:16]}`"
+                    if s.get("teacher_weights_sha256")
+                    else ""
+                )
+                + ")"
             )
         lines.append(
             f"| {r['name']} | {init} | {o['lr']:g} ({o['min_lr']:g}) | {o['warmup_steps']} | "

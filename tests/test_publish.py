@@ -126,3 +126,28 @@ def test_publish_to_s3(trained, s3_bucket):
     assert body.decode() == res["card"]
     # the sets live on the local root, not in this bucket: the card says so instead of guessing
     assert "build record not found" in res["card"]
+
+
+def test_config_table_names_the_distillation_teacher_by_its_weights():
+    from ffllm.card import _config_table
+
+    stage = {
+        "kind": "train",
+        "run": {
+            "name": "student",
+            "model": {"preset": "tiny"},
+            "optim": {"lr": 1e-3, "min_lr": 1e-4, "warmup_steps": 5, "weight_decay": 0.1},
+            "batch": {"global": 16, "micro": 8},
+            "data": {"seq_len": 256},
+            "runtime": {"precision": "fp32"},
+            "seed": 0,
+            "distill": {"teacher": "/runs/t/hf/ckpt-4", "alpha": 0.5, "temperature": 2.0},
+        },
+        "steps": {"schedule": 10, "stop": 10},
+        "deepspeed_zero": 2,
+        "teacher_weights_sha256": "ab" * 32,
+    }
+    row = _config_table([stage])[-1]
+    assert (
+        "logit distillation from `ckpt-4` (α=0.5, T=2, teacher weights `abababababababab`)" in row
+    )

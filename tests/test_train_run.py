@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from ffllm.eval.common import weights_sha256
 from ffllm.train.trainer import KILL_ENV
 from tests.train_fixtures import ffllm_train, read_metrics, write_run
 
@@ -175,7 +176,9 @@ def test_logit_distillation_run(repair_blocks, full_run, tmp_path):
     proc = ffllm_train(manifest, set_root(repair_blocks), tmp_path / "runs")
     assert proc.returncode == 0, proc.stderr[-3000:]
     run_dir = tmp_path / "runs" / "tiny_distill"
-    assert json.loads((run_dir / "run.json").read_text())["run"]["distill"] == spec
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["run"]["distill"] == spec
+    assert record["teacher_weights_sha256"] == weights_sha256(teacher_dir)
     logged = read_metrics(run_dir)[0]
     assert logged["step"] == 1
 

@@ -100,11 +100,12 @@ def load(engine, run_dir: Path, rank: int, expected: dict) -> dict:
     load_path, client = engine.load_checkpoint(str(run_dir), tag=tag(step))
     if load_path is None:
         raise FFDataError(f"{run_dir / tag(step)}: DeepSpeed could not load this checkpoint")
-    for key in ("run", "sets", "world_size"):
-        if canonical_json(client[key]) != canonical_json(expected[key]):
+    for key in ("run", "sets", "world_size", "teacher_weights_sha256"):
+        if canonical_json(client.get(key)) != canonical_json(expected.get(key)):
             raise FFDataError(
                 f"{run_dir / tag(step)}: checkpoint was made with a different {key!r} "
-                f"({client[key]!r} vs now {expected[key]!r}); start a new run name to change it"
+                f"({client.get(key)!r} vs now {expected.get(key)!r}); start a new run name to "
+                "change it"
             )
     rng_file = run_dir / tag(step) / f"rng-rank{rank}.pt"
     if not rng_file.exists():

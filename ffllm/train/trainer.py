@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from ffdata.errors import FFDataError
+from ffllm.eval.common import weights_sha256
 from ffllm.train import checkpoint
 from ffllm.train.config import (
     RunManifest,
@@ -213,6 +214,8 @@ def train(manifest, root: str | None = None, runs_dir: str | Path | None = None)
     run_dir = Path(runs_dir or default_runs_dir(root)) / run.name
     metrics_path = run_dir / "metrics.jsonl"
     identity = {"run": run_to_dict(run), "sets": fingerprints, "world_size": world}
+    if run.distill is not None:  # the teacher's weights, not just its path, identify the run
+        identity["teacher_weights_sha256"] = weights_sha256(run.distill.teacher)
     start = 0
     if checkpoint.latest_step(run_dir) is not None:
         client = checkpoint.load(engine, run_dir, rank, identity)
