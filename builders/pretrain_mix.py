@@ -66,19 +66,16 @@ def build(ctx) -> None:
 
     # Accounting: every input row is kept (at least one copy) or dropped with its reason.
     inputs = pipe.input_counts()
-    dropped_by_source = Counter()
-    for (source, _), n in dropped.items():
-        dropped_by_source[source] += n
+    ctx.drops_written(dropped)
     for src in cfg.sources:
         kept = composition["distinct_docs_by_source"][src.name]
-        if inputs[src.name] != kept + dropped_by_source[src.name]:
+        if inputs[src.name] != kept + ctx.dropped_by_source[src.name]:
             raise FFDataError(
                 f"source {src.name!r}: {inputs[src.name]} rows read but {kept} kept + "
-                f"{dropped_by_source[src.name]} dropped: the accounting does not reconcile"
+                f"{ctx.dropped_by_source[src.name]} dropped: the accounting does not reconcile"
             )
         ctx.rows_read[src.name] += inputs[src.name]
         ctx.kept_by_source[src.name] += kept
-    ctx.drops_written(dropped)
     for r in pipe.reported_rows():
         ctx.contaminated_reported[r["reason"]] += 1
 

@@ -67,12 +67,12 @@ def encode_array(text: str):
     """encode(text) as a uint32 numpy array. tiktoken's buffer path skips the Python list of ints,
     which makes it faster than `encode_ordinary` itself; no special tokens are allowed, so the
     ids are the same ("<|endoftext|>" in the text is encoded as ordinary text)."""
-    import numpy as np
-
     enc = tiktoken_encoding()
     try:
         return enc.encode_to_numpy(text, disallowed_special=())
     except UnicodeEncodeError:  # lone surrogates: encode_ordinary knows what to do with them
+        import numpy as np  # only here: the hot path above needs no import per call
+
         return np.array(enc.encode_ordinary(text), np.uint32)
 
 
