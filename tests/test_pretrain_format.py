@@ -115,6 +115,23 @@ def test_mix_lands_within_half_a_percent_and_repeats_a_small_source(tmp_path):
     assert summary["sources"]["big"]["downsampled_docs"] > 0
 
 
+def test_mix_cuts_shards_where_the_running_token_count_crosses_each_boundary(tmp_path):
+    rng = np.random.default_rng(2)
+    lengths = {s: rng.integers(20, 900, n).tolist() for s, n in [("big", 900), ("edu", 300), ("wiki", 80)]}  # fmt: skip
+    cfg = load_config(parse_manifest(_manifest(), "t"))
+    summary = plan_mix(cfg, _tokens_dir(tmp_path, lengths, 2), tmp_path / "plan")
+    shards = sorted((tmp_path / "plan").glob("shard-*.parquet"))
+    assert len(shards) == summary["shards"] >= 5
+    start, per_shard = 0, cfg.tokens_per_shard
+    for s, path in enumerate(shards):
+        doc_lengths = pq.read_table(path, columns=["length"])["length"].to_pylist()
+        assert doc_lengths, s
+        for n in doc_lengths:  # a document lands in the shard where its first token falls
+            assert start // per_shard == s
+            start += n + 1  # + the EOT
+    assert start == summary["selected_tokens"]
+
+
 def test_mix_does_not_depend_on_how_documents_were_split_into_tasks(tmp_path):
     rng = np.random.default_rng(1)
     lengths = {
@@ -256,7 +273,7 @@ def test_fast_word_splitter_gives_datatroves_words_and_filter_decisions():
 
 
 def test_fast_word_splitter_is_stable_where_datatroves_splitter_corrupts_its_vocab():
-    """"IS_ALPHA" (spaCy's attribute symbol 1) corrupts the blank vocabulary inside a memory
+    """ "IS_ALPHA" (spaCy's attribute symbol 1) corrupts the blank vocabulary inside a memory
     zone: datatrove's shared splitter answers right once, then returns another word in its place
     (or drops it), and whether its next call raises depends on the process. Ours answers, every
     time, what a fresh datatrove splitter answers on its first call."""

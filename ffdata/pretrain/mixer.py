@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import xxhash
 from datatrove.pipeline.base import PipelineStep
@@ -28,11 +29,26 @@ from ffdata.pretrain.format import TokenShardWriter, read_tokens
 PLAN_SUMMARY = "_summary.json"
 
 
-def _keys(seed: int, salt: str, source: str, doc_ids, copy: int) -> np.ndarray:
+KEY_CHUNK = 1 << 20  # doc ids turned into Python strings this many at a time, not all at once
+
+
+def _keys(seed: int, salt: str, source: str, doc_ids: pa.ChunkedArray, rows: np.ndarray,
+          copies) -> np.ndarray:  # fmt: skip
+    """xxh64 of "seed|salt|source|doc_id|copy" for the documents at `rows` of `doc_ids`;
+    `copies`: one int for all, or one per row."""
     prefix = f"{seed}\x1f{salt}\x1f{source}\x1f"
-    suffix = f"\x1f{copy}"
     h = xxhash.xxh64_intdigest
-    return np.fromiter((h(prefix + d + suffix) for d in doc_ids), np.uint64, len(doc_ids))
+    out = np.empty(len(rows), np.uint64)
+    for start in range(0, len(rows), KEY_CHUNK):
+        ids = doc_ids.take(pa.array(rows[start : start + KEY_CHUNK])).to_pylist()
+        if isinstance(copies, int):
+            suffix = f"\x1f{copies}"
+            keys = (h(prefix + d + suffix) for d in ids)
+        else:
+            cs = copies[start : start + KEY_CHUNK].tolist()
+            keys = (h(f"{prefix}{d}\x1f{c}") for d, c in zip(ids, cs, strict=True))
+        out[start : start + len(ids)] = np.fromiter(keys, np.uint64, len(ids))
+    return out
 
 
 def _fill(lengths: np.ndarray, order: np.ndarray, need: int, slack: int) -> np.ndarray:
@@ -57,20 +73,27 @@ def plan_mix(cfg: PretrainConfig, tokens_dir: Path, plan_dir: Path) -> dict:
     """Read the tokenized sidecars, choose the mix, write one plan file per final shard."""
     sidecars = sorted(Path(tokens_dir).glob("*.parquet"))
     cols = ["doc_id", "source", "module", "source_row", "shard", "offset", "length"]
+    # source and module repeat on every row: kept dictionary-encoded in memory
+    dict_cols = ["source", "module"]
     table = (
-        pa.concat_tables([pq.read_table(p, columns=cols) for p in sidecars]) if sidecars else None
+        pa.concat_tables(
+            [pq.read_table(p, columns=cols, read_dictionary=dict_cols) for p in sidecars]
+        ).unify_dictionaries()
+        if sidecars
+        else None
     )
     plan_dir.mkdir(parents=True, exist_ok=True)
     summary = {"total_tokens_target": cfg.total_tokens, "tolerance": cfg.tolerance,
                "max_repeat": cfg.max_repeat, "seed": cfg.seed, "sources": {}}  # fmt: skip
     picks = []  # (table row index array, copy array) per source
-    source_col = (
-        table["source"].to_numpy(zero_copy_only=False) if table is not None else np.array([])
-    )
     all_lengths = table["length"].to_numpy().astype(np.int64) + 1 if table is not None else None
     downsampled = []
     for src in cfg.sources:
-        rows = np.flatnonzero(source_col == src.name)
+        rows = (
+            np.flatnonzero(pc.equal(table["source"], src.name).to_numpy(zero_copy_only=False))
+            if table is not None
+            else np.zeros(0, np.int64)
+        )
         lengths = all_lengths[rows] if len(rows) else np.zeros(0, np.int64)
         available = int(lengths.sum())
         target = src.target_tokens
@@ -90,7 +113,6 @@ def plan_mix(cfg: PretrainConfig, tokens_dir: Path, plan_dir: Path) -> dict:
                 f"its target of {target:,} ({src.share:.1%} of {cfg.total_tokens:,}), above "
                 f"targets.max_repeat {cfg.max_repeat:g}: lower its share, raise max_repeat or add data"
             )
-        doc_ids = table["doc_id"].take(pa.array(rows)).to_pylist() if len(rows) else []
         full = math.floor(ratio) if ratio >= 1 else 0
         if full and target - full * available < -slack:  # e.g. ratio 2.0001 rounds down cleanly
             full -= 1
@@ -100,7 +122,9 @@ def plan_mix(cfg: PretrainConfig, tokens_dir: Path, plan_dir: Path) -> dict:
             sel_copy.append(np.full(len(rows), c, np.int16))
         need = target - full * available
         if need > slack:
-            order = np.argsort(_keys(cfg.seed, "select", src.name, doc_ids, full), kind="stable")
+            order = np.argsort(
+                _keys(cfg.seed, "select", src.name, table["doc_id"], rows, full), kind="stable"
+            )
             taken = _fill(lengths, order, need, slack)
             sel_rows.append(rows[taken])
             sel_copy.append(np.full(len(taken), full, np.int16))
@@ -124,52 +148,45 @@ def plan_mix(cfg: PretrainConfig, tokens_dir: Path, plan_dir: Path) -> dict:
         summary["sources"][src.name] = info
 
     # Final order: one key per (document, copy) over the whole mix.
-    order_keys, all_rows, all_copies = [], [], []
-    for name, sel_r, sel_c in picks:
-        ids = table["doc_id"].take(pa.array(sel_r)).to_pylist() if len(sel_r) else []
-        prefix = f"{cfg.seed}\x1forder\x1f{name}\x1f"
-        h = xxhash.xxh64_intdigest
-        order_keys.append(
-            np.fromiter(
-                (h(f"{prefix}{d}\x1f{c}") for d, c in zip(ids, sel_c.tolist(), strict=True)),
-                np.uint64,
-                len(ids),
-            )
-        )
-        all_rows.append(sel_r)
-        all_copies.append(sel_c)
+    order_keys = [
+        _keys(cfg.seed, "order", name, table["doc_id"], sel_r, sel_c)
+        for name, sel_r, sel_c in picks
+    ]
     keys = np.concatenate(order_keys) if order_keys else np.zeros(0, np.uint64)
-    rows = np.concatenate(all_rows) if all_rows else np.zeros(0, np.int64)
-    copies = np.concatenate(all_copies) if all_copies else np.zeros(0, np.int16)
+    rows = np.concatenate([p[1] for p in picks]) if picks else np.zeros(0, np.int64)
+    copies = np.concatenate([p[2] for p in picks]) if picks else np.zeros(0, np.int16)
     order = np.argsort(keys, kind="stable")
+    del keys, order_keys, picks
     rows, copies = rows[order], copies[order]
     lengths = all_lengths[rows] if len(rows) else np.zeros(0, np.int64)
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]) if len(rows) else lengths
-    shard_of = (starts // cfg.tokens_per_shard).astype(np.int32)
+    shard_of = starts // cfg.tokens_per_shard
     n_shards = int(shard_of[-1]) + 1 if len(rows) else 0
-
-    picked = table.take(pa.array(rows)) if len(rows) else None
+    # shard_of never decreases along the order: each shard is one slice of it
+    bounds = np.searchsorted(shard_of, np.arange(n_shards + 1), side="left")
     for s in range(n_shards):
-        sel = np.flatnonzero(shard_of == s)
-        part = picked.take(pa.array(sel))
+        lo, hi = int(bounds[s]), int(bounds[s + 1])
+        part = table.take(pa.array(rows[lo:hi]))
         plan = pa.table({
-            "doc_id": part["doc_id"], "source": part["source"], "module": part["module"],
+            "doc_id": part["doc_id"], "source": part["source"].cast(pa.string()),
+            "module": part["module"].cast(pa.string()),
             "source_row": part["source_row"], "src_shard": part["shard"],
             "src_offset": part["offset"], "length": part["length"],
-            "copy": pa.array(copies[sel], pa.int16()),
+            "copy": pa.array(copies[lo:hi], pa.int16()),
         })  # fmt: skip
         pq.write_table(plan, plan_dir / f"shard-{s:05d}.parquet", compression="zstd")
 
-    down = []
-    for name, drows in downsampled:
-        for r in drows.tolist():
-            down.append({"doc_id": table["doc_id"][r].as_py(), "source": name,
-                         "source_row": table["source_row"][r].as_py()})  # fmt: skip
-    pq.write_table(
-        pa.Table.from_pylist(down, schema=pa.schema(
-            [("doc_id", pa.string()), ("source", pa.string()), ("source_row", pa.int64())])),
-        plan_dir / "downsampled.parquet",
-    )  # fmt: skip
+    down_schema = pa.schema(
+        [("doc_id", pa.string()), ("source", pa.string()), ("source_row", pa.int64())]
+    )
+    down_parts = [
+        table.select(["doc_id", "source", "source_row"]).take(pa.array(drows))
+        for _, drows in downsampled
+    ]
+    down = (
+        pa.concat_tables(down_parts).cast(down_schema) if down_parts else down_schema.empty_table()
+    )
+    pq.write_table(down, plan_dir / "downsampled.parquet")
     summary["shards"] = n_shards
     summary["selected_tokens"] = int(lengths.sum())
     summary["selected_docs"] = int(len(rows))
