@@ -39,9 +39,6 @@ ROWS_PER_FILE = 500_000
 
 def _config(total_tokens: int | None = None):
     data = yaml.safe_load((REPO / "manifests" / "pretrain_mix_full.yaml").read_text())
-    for src in data["sources"]:  # the planner never reads the hub: any commit will do here
-        if src.get("revision") == "UNPINNED":
-            src["revision"] = "0" * 40
     if total_tokens:
         data["targets"]["total_tokens"] = total_tokens
     return load_config(parse_manifest(data, "full manifest"))

@@ -8,12 +8,15 @@ reported too). Both run in this process and are timed with process_time (CPU tim
 threads), so tokens per CPU-second are per-core figures. The
 decontamination index is loaded before the timed build (a once-per-process setup cost, reported
 as `decontam_index_load_s`). `--repeat N` repeats the GSM8K rows N times with a per-copy prefix
-so they are not duplicates (a larger, still real-text, input).
+so they are not duplicates (a larger, still real-text, input). One more build, untimed in
+the figures above, runs with CPU timers around the pipeline's stages (`stage_cpu_s`): where
+the time goes.
 
     python bench/sft_build.py [--repeat 1]
 """
 
 import argparse
+import functools
 import json
 import shutil
 import sys
@@ -60,6 +63,65 @@ def _raw_encode(texts: list[str]) -> tuple[int, float, float]:
     return tokens, time.perf_counter() - w, time.process_time() - c
 
 
+# (owner, method, stage): the pipeline's stages as the builder calls them. Nested stages are
+# subtracted from their parent (minhash and decontamination run inside `clean`/`flush`).
+STAGES = [
+    ("builders.sft_shards_v2:Pipeline", "row", "read_adapt_flags"),
+    ("builders.sft_shards_v2:Pipeline", "_clean", "clean_refusal_pii_exact"),
+    ("ffdata.cleaning:MinHashDedup", "near_duplicates", "near_dedup_minhash"),
+    ("ffdata.build:BuildContext", "keep_batch", "decontamination"),
+    ("builders.sft_shards_v2:Pipeline", "_tokenize", "tokenize_and_fit"),
+    ("builders.sft_shards_v2:Pipeline", "_tokenize_variant", "tokenize_variants"),
+    ("builders.sft_shards_v2:Pipeline", "_augment", "augmentation_records"),
+    ("builders.sft_shards_v2", "sft_table", "arrow_columns"),
+    ("ffdata.sets", "write_table", "parquet_write"),
+]
+
+
+def stage_times(manifest: Path, root: Path) -> dict:
+    """CPU seconds per stage of one build, each stage's own time (nested stages subtracted)."""
+    import importlib
+
+    own: dict[str, float] = {}
+    stack: list[float] = []  # child time accumulated by the stage on top
+    patched = []
+
+    def timed(fn, stage):
+        @functools.wraps(fn)
+        def wrapper(*a, **k):
+            stack.append(0.0)
+            t = time.process_time()
+            try:
+                return fn(*a, **k)
+            finally:
+                spent = time.process_time() - t
+                child = stack.pop()
+                own[stage] = own.get(stage, 0.0) + spent - child
+                if stack:
+                    stack[-1] += spent
+
+        return wrapper
+
+    for where, attr, stage in STAGES:
+        module, _, cls = where.partition(":")
+        owner = importlib.import_module(module)
+        owner = getattr(owner, cls) if cls else owner
+        patched.append((owner, attr, getattr(owner, attr)))
+        setattr(owner, attr, timed(getattr(owner, attr), stage))
+    try:
+        t = time.process_time()
+        build_set("sft_shards_v2", manifest, root=str(root), quiet=True)
+        total = time.process_time() - t
+    finally:
+        for owner, attr, fn in patched:
+            setattr(owner, attr, fn)
+    # `row` hands full batches to flush (which holds the later stages): not its own time
+    own = {k: round(v, 3) for k, v in own.items()}
+    own["everything_else"] = round(total - sum(own.values()), 3)
+    own["total"] = round(total, 3)
+    return own
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=1)
@@ -87,6 +149,7 @@ def main() -> None:
                 rec = built.record
             raw_tokens, *times = _raw_encode(texts)
             raw.append(times)
+        stages = stage_times(manifest, tmp / "staged")
         build_wall, build_cpu = min(b[0] for b in builds), min(b[1] for b in builds)
         raw_wall, raw_cpu = min(r[0] for r in raw), min(r[1] for r in raw)
     out = {
@@ -114,6 +177,7 @@ def main() -> None:
             sum(rec["reconciliation"]["rows_read"].values()) / build_cpu, 1
         ),
         "target_ratio": 0.6,
+        "stage_cpu_s": stages,
     }
     print(json.dumps(out, indent=2))
 

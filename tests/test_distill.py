@@ -2,10 +2,12 @@
 (local transformers model and an OpenAI-compatible HTTP server, both cached and resumable)."""
 
 import json
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import yaml
 
 from builders.distill_v3 import largest_remainder, resolve_quotas
 from ffdata.build import build_set
@@ -157,6 +159,12 @@ def test_openai_teacher_resumes_after_a_failed_run(tmp_path):
         srv.httpd.shutdown()
 
 
-def test_full_manifest_refuses_unpinned_hub_revisions(tmp_path):
+def test_full_manifest_pins_every_hub_source_and_refuses_an_unpinned_one(tmp_path):
+    full = yaml.safe_load((REPO / "manifests" / "full" / "distill_v3.yaml").read_text())
+    hub = [s for s in full["sources"] if s.get("loader") == "hf"]
+    assert hub and all(re.fullmatch(r"[0-9a-f]{40}", s["revision"]) for s in hub)
+    hub[3]["revision"] = "UNPINNED"  # math_train
+    manifest = tmp_path / "distill_v3.yaml"
+    manifest.write_text(yaml.safe_dump(full))
     with pytest.raises(FFDataError, match="'math_train' .* has revision 'UNPINNED'"):
-        build_set("distill_v3", REPO / "manifests" / "full" / "distill_v3.yaml", root=str(tmp_path))
+        build_set("distill_v3", manifest, root=str(tmp_path / "out"))

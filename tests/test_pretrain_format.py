@@ -232,13 +232,18 @@ def test_hub_sources_read_through_huggingface_dataset_reader(tmp_path, monkeypat
     assert [d.metadata["source_row"] for d in docs] == [0, 1, 2, 3, 4]
 
 
-def test_full_manifest_refuses_unpinned_hub_revisions():
-    from ffdata.manifest import load_manifest
+def test_full_manifest_pins_every_hub_source_and_refuses_an_unpinned_one():
+    import yaml
 
-    with pytest.raises(
-        FFDataError, match="fineweb_edu_ext': revision 'UNPINNED' is not a commit sha"
-    ):
-        load_config(load_manifest(PROJECT / "manifests/pretrain_mix_full.yaml"))
+    full = yaml.safe_load((PROJECT / "manifests/pretrain_mix_full.yaml").read_text())
+    cfg = load_config(parse_manifest(full, "full"))
+    assert cfg.total_tokens == 90_000_000_000
+    hub = [s for s in full["sources"] if s["loader"] == "hf"]
+    assert len(hub) == 7 and all(len(s["revision"]) == 40 for s in hub)
+    for bad in ("UNPINNED", "cd85054"):  # a placeholder; an abbreviated commit
+        hub[3]["revision"] = bad  # fineweb_edu_ext
+        with pytest.raises(FFDataError, match=f"fineweb_edu_ext': revision '{bad}' is not a full"):
+            load_config(parse_manifest(full, "full"))
 
 
 def _source_texts(name: str, n: int) -> list[str]:

@@ -28,7 +28,7 @@ DEFAULT_FILTERS: dict[str, Any] = {
     "c4_badwords": False,  # opt-in: needs the LDNOOBW word list (a download)
 }
 EXECUTORS = ("local", "slurm", "ray")
-_COMMIT = re.compile(r"^[0-9a-f]{7,40}$")  # a hub commit (full or abbreviated)
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")  # a full hub commit, as the other builders require
 
 
 @dataclass
@@ -147,7 +147,7 @@ def load_config(manifest: Manifest, origin: str = "") -> PretrainConfig:
             and not _COMMIT.match(spec.revision or "")
         ):
             raise FFDataError(
-                f"{where}: revision {spec.revision!r} is not a commit sha; pin one "
+                f"{where}: revision {spec.revision!r} is not a full (40-hex) commit sha; pin one "
                 f"(huggingface_hub.HfApi().dataset_info({spec.uri!r}).sha) before a hub build"
             )
         if spec.loader not in ("jsonl", "parquet", "hf"):
