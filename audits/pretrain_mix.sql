@@ -1,6 +1,8 @@
 -- requires: doc_id, source, module, shard, offset, length, copy
+-- replaces: composition
 -- Audit of a pretrain_mix build (`just audit pretrain_mix`). The shards view is the per-document
 -- sidecars (docs/pretrain_format.md): one row per document occurrence, tokens = length + 1 (EOT).
+-- Its targets are token shares, so it replaces the generic row-count composition audit.
 -- Standalone: SET VARIABLE set_dir = 'artifacts/pretrain/<fp>'; then create the three views:
 --   shards  = read_parquet(set_dir || '/part-mix-*.parquet')
 --   dropped = read_parquet(set_dir || '/_dropped.parquet'); build = read_json(set_dir || '/_build.json')

@@ -323,10 +323,27 @@ def connect(root: str | None = None, evalsets: bool = True) -> AuditDB:
     return db
 
 
+def _header_list(sql: str, key: str) -> list[str]:
+    """Names from a `-- key: a, b` line of the SQL file's leading comment block."""
+    for line in sql.splitlines():
+        if not line.startswith("--"):
+            break
+        if line.startswith(f"-- {key}:"):
+            return [x.strip() for x in line.split(":", 1)[1].split(",") if x.strip()]
+    return []
+
+
 def audit_files(name: str, audit_dir: Path = AUDIT_DIR) -> list[Path]:
-    files = [audit_dir / f"{g}.sql" for g in GENERIC_AUDITS]
+    """The generic audits, then audits/<name>.sql. A set's own file can say
+    `-- replaces: composition` when a generic audit does not fit it (pretrain_mix's targets are
+    token shares, not row counts)."""
     own = audit_dir / f"{name}.sql"
-    return files + ([own] if own.exists() and name not in GENERIC_AUDITS else [])
+    if not own.exists() or name in GENERIC_AUDITS:
+        return [audit_dir / f"{g}.sql" for g in GENERIC_AUDITS]
+    replaced = set(_header_list(own.read_text(encoding="utf-8"), "replaces"))
+    if unknown := sorted(replaced - set(GENERIC_AUDITS)):
+        raise FFDataError(f"{own}: '-- replaces:' names no generic audit {unknown}")
+    return [audit_dir / f"{g}.sql" for g in GENERIC_AUDITS if g not in replaced] + [own]
 
 
 def run_audit(db: AuditDB, name: str, audit_dir: Path = AUDIT_DIR) -> list[Result]:
@@ -338,14 +355,11 @@ def run_audit(db: AuditDB, name: str, audit_dir: Path = AUDIT_DIR) -> list[Resul
         if not path.exists():
             raise FFDataError(f"{path}: saved audit missing")
         sql = path.read_text(encoding="utf-8")
-        first = sql.lstrip().splitlines()[0] if sql.strip() else ""
-        if first.startswith("-- requires:"):
-            needed = [c.strip() for c in first.split(":", 1)[1].split(",") if c.strip()]
-            missing = [c for c in needed if c not in columns]
-            if missing:
-                note = f"skipped: the shards have no {', '.join(missing)} column"
-                results.append(Result(path.stem, [], [], path.name, note))
-                continue
+        missing = [c for c in _header_list(sql.lstrip(), "requires") if c not in columns]
+        if missing:
+            note = f"skipped: the shards have no {', '.join(missing)} column"
+            results.append(Result(path.stem, [], [], path.name, note))
+            continue
         results.extend(db.run_script(sql, path.name))
     return results
 

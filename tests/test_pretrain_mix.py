@@ -147,6 +147,20 @@ def test_the_audit_sql_runs_over_the_sidecars(built):
     assert dict(rows) == s.record["counts"]["tokens_by_source"]
 
 
+def test_just_audit_reports_token_targets_not_row_counts(built):
+    from ffdata.audit import connect, run_audit
+
+    base, _, s = built
+    results = run_audit(connect(str(base / "root"), evalsets=False), "pretrain_mix")
+    assert not any(r.failed for r in results)
+    titles = [r.title for r in results]
+    assert not any(t.startswith("Targets vs actual") for t in titles)  # row counts: replaced
+    per_source = next(r for r in results if r.title.startswith("Tokens and documents per source"))
+    rows = [dict(zip(per_source.columns, row, strict=True)) for row in per_source.rows]
+    assert {r["source"]: r["tokens"] for r in rows} == s.record["counts"]["tokens_by_source"]
+    assert all(r["ok"] for r in rows)
+
+
 def test_unreachable_target_is_a_clear_error(tmp_path):
     manifest = make_tiny_project(tmp_path / "proj", rows=12, total_tokens=400_000,
                                  options={"dedup": {"exact": True, "url": False, "minhash": False}})  # fmt: skip

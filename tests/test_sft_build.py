@@ -2,6 +2,7 @@
 byte-identical rebuilds."""
 
 import json
+import shutil
 
 import pyarrow.parquet as pq
 import pytest
@@ -83,3 +84,29 @@ def test_rebuild_is_byte_identical(built, tmp_path):
     assert [s["sha256"] for s in again.record["shards"]] == [
         s["sha256"] for s in built.record["shards"]
     ]
+
+
+def test_manifest_targets_stay_in_the_record_and_the_audit_compares_them(built, tmp_path):
+    import yaml
+
+    from ffdata.audit import connect, run_audit
+
+    from .conftest import REPO
+
+    manifest = yaml.safe_load((REPO / "manifests" / "sft_shards_v2.yaml").read_text())
+    for src in manifest["sources"]:  # a project of its own: source paths stay inside it
+        (tmp_path / src["path"]).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / src["path"], tmp_path / src["path"])
+    manifest["targets"]["by_block"] = {"core": 5000, "augmentation": 400}
+    (tmp_path / "manifests").mkdir()
+    path = tmp_path / "manifests" / "sft_shards_v2.yaml"
+    path.write_text(yaml.safe_dump(manifest))
+    s, _ = build_set("sft_shards_v2", path, root=str(tmp_path / "root"), quiet=True)
+    assert s.record["targets"]["by_block"] == {"core": 5000, "augmentation": 400}
+    by_block = s.record["counts"]["by_block"]
+    results = run_audit(connect(str(tmp_path / "root"), evalsets=False), "sft_shards_v2")
+    comp = next(r for r in results if r.title.startswith("Targets vs actual"))
+    rows = {r[0]: dict(zip(comp.columns, r, strict=True)) for r in comp.rows}
+    assert rows["by_block.core"]["actual"] == by_block["core"]
+    assert rows["by_block.core"]["deviation"] == by_block["core"] - 5000
+    assert rows["by_block.augmentation"]["actual"] == by_block["augmentation"]
