@@ -1,5 +1,8 @@
+-- replaces: composition
 -- Audit of a distill_v3 build (DuckDB). Set the build folder first, e.g.
 --   duckdb -c "SET VARIABLE set_dir = 'artifacts/distill_v3/<fingerprint>'; .read audits/distill_v3.sql"
+-- It replaces the generic composition table: its targets hold plan figures such as the available
+-- rows per share; table 1 below compares the quotas.
 CREATE OR REPLACE TEMP VIEW shards AS
   SELECT * FROM read_parquet(getvariable('set_dir') || '/part-*.parquet');
 CREATE OR REPLACE TEMP VIEW dropped AS

@@ -231,3 +231,19 @@ def test_mcq_letter_balance_audit():
     summary = dict(zip(results[1].columns, results[1].rows[0], strict=True))
     assert summary["letters_used"] == 4 and summary["max_share"] == 0.4
     assert summary["ok"] is False and results[1].failed
+
+
+def test_a_sets_own_audit_can_replace_a_generic_one(tmp_path):
+    from ffdata.audit import audit_files
+
+    for g in GENERIC_AUDITS:
+        (tmp_path / f"{g}.sql").write_text("SELECT 1;\n")
+    (tmp_path / "mine.sql").write_text("-- requires: doc_id\n-- replaces: composition\nSELECT 2;\n")
+    names = [p.stem for p in audit_files("mine", tmp_path)]
+    assert names == [g for g in GENERIC_AUDITS if g != "composition"] + ["mine"]
+    assert [p.stem for p in audit_files("other", tmp_path)] == list(GENERIC_AUDITS)
+    (tmp_path / "bad.sql").write_text("-- replaces: compositon\nSELECT 3;\n")
+    with pytest.raises(
+        FFDataError, match=r"bad\.sql: '-- replaces:' names no generic audit \['compositon'\]"
+    ):
+        audit_files("bad", tmp_path)
