@@ -15,11 +15,11 @@ The filters take it through their own `language` argument (datatrove accepts a
 `WordTokenizer` there), so their code is unchanged. The tests and bench/pretrain_tokens.py
 check word-for-word agreement and identical keep/drop decisions on real text.
 
-One known difference: text containing "IS_ALPHA" (spaCy's
-attribute symbol 1) corrupts the blank vocabulary inside a memory zone, so datatrove's shared
-splitter answers right once and then returns another word in its place, or drops it, depending
-on the process. Words here are sliced from the text, so they are always what a fresh datatrove
-splitter gives on its first call (tested).
+One known difference: text containing "IS_ALPHA" (spaCy's attribute symbol 1) corrupts the
+blank vocabulary inside a memory zone, so datatrove's shared splitter answers right once and
+then returns another word in its place, or drops it, depending on the process. Words here are
+sliced from the text, so they are always what a fresh datatrove splitter gives on its first
+call (tested).
 """
 
 from datatrove.utils.word_tokenizers import WordTokenizer, load_word_tokenizer, strip_strings
