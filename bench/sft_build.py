@@ -10,9 +10,10 @@ decontamination index is loaded before the timed build (a once-per-process setup
 as `decontam_index_load_s`). `--repeat N` repeats the GSM8K rows N times with a per-copy prefix
 so they are not duplicates (a larger, still real-text, input). One more build, untimed in
 the figures above, runs with CPU timers around the pipeline's stages (`stage_cpu_s`): where
-the time goes.
+the time goes. `--join K` makes each example of K consecutive GSM8K rows (~150 tokens each), to
+see how the ratio moves with row length (chat sources run longer than GSM8K).
 
-    python bench/sft_build.py [--repeat 1]
+    python bench/sft_build.py [--repeat 1] [--join 1]
 """
 
 import argparse
@@ -35,18 +36,33 @@ from ffdata.hashing import sha256_file  # noqa: E402
 from ffdata.tokenizer import tiktoken_encoding  # noqa: E402
 
 
-def make_project(tmp: Path, repeat: int) -> Path:
+def _joined(rows: list[dict], k: int) -> list[dict]:
+    """Every k consecutive GSM8K rows as one longer example (questions in turn, then their
+    solutions; only the last keeps its '#### N' line): real text at k times the row length."""
+    out = []
+    for i in range(0, len(rows) - k + 1, k):
+        group = rows[i : i + k]
+        question = "\n\n".join(f"Problem {j + 1}: {r['question']}" for j, r in enumerate(group))
+        answers = [r["answer"] for r in group]
+        answers[:-1] = [a.replace("\n#### ", "\nAnswer: ") for a in answers[:-1]]
+        out.append({"question": question, "answer": "\n\n".join(answers)})
+    return out
+
+
+def make_project(tmp: Path, repeat: int, join: int = 1) -> Path:
     manifest = yaml.safe_load((REPO / "manifests" / "sft_shards_v2.yaml").read_text())
     (tmp / "manifests").mkdir(parents=True)
     shutil.copytree(REPO / "data" / "sources" / "sft", tmp / "data" / "sources" / "sft")
     gsm = tmp / "data" / "sources" / "gsm8k.jsonl"
     lines = (REPO / "data" / "sources" / "gsm8k" / "train.jsonl").read_text().splitlines()
+    rows = [json.loads(line) for line in lines]
+    if join > 1:
+        rows = _joined(rows, join)
     with open(gsm, "w") as f:
         for k in range(repeat):
-            for line in lines:
-                row = json.loads(line)
+            for row in rows:
                 if k:
-                    row["question"] = f"(Variant {k}) {row['question']}"
+                    row = dict(row, question=f"(Variant {k}) {row['question']}")
                 f.write(json.dumps(row) + "\n")
     for s in manifest["sources"]:
         if s["name"] == "gsm8k_train":
@@ -125,11 +141,14 @@ def stage_times(manifest: Path, root: Path) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument(
+        "--join", type=int, default=1, help="GSM8K rows per example: longer rows, same real text"
+    )
     ap.add_argument("--runs", type=int, default=3, help="builds and raw encodes, interleaved")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        manifest = make_project(tmp / "project", args.repeat)
+        manifest = make_project(tmp / "project", args.repeat, args.join)
         t = time.perf_counter()
         Decontaminator.load()  # cached per process: the builds below reuse it
         index_s = time.perf_counter() - t
@@ -153,6 +172,8 @@ def main() -> None:
         build_wall, build_cpu = min(b[0] for b in builds), min(b[1] for b in builds)
         raw_wall, raw_cpu = min(r[0] for r in raw), min(r[1] for r in raw)
     out = {
+        "gsm8k_rows_per_example": args.join,
+        "tokens_per_kept_row": round(tokens / rec["rows"], 1),
         "input_rows": sum(rec["reconciliation"]["rows_read"].values()),
         "kept_rows": rec["rows"],
         "dropped_rows": rec["dropped"]["total"],
