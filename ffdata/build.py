@@ -149,26 +149,24 @@ class BuildContext:
     # --- outputs ------------------------------------------------------------------------------
     def emit(self, part: str, record: dict) -> None:
         self._writer.add(part, record)
-        self.kept_by_source[record["source"]] += 1
-        self.counts["by_part"][part] += 1
-        self.counts["by_block"][record.get("block", "")] += 1
-        self.counts["by_source"][record["source"]] += 1
-        self.counts["by_format"][record.get("format", "")] += 1
-        self.counts["by_block_category"][f"{part}/{record.get('category', '')}"] += 1
+        self._count(
+            part, [record["source"]], [record.get("block", "")], [record.get("format", "")],
+            [record.get("category", "")],
+        )  # fmt: skip
 
     def emit_table(self, part: str, table) -> None:
         """`emit` for many rows at once: an Arrow table in the writer's schema."""
         self._writer.add_table(part, table)
-        sources = table.column("source").to_pylist()
-        blocks = table.column("block").to_pylist()
+        columns = [table.column(c).to_pylist() for c in ("source", "block", "format", "category")]
+        self._count(part, *columns)
+
+    def _count(self, part: str, sources, blocks, formats, categories) -> None:
         self.kept_by_source.update(sources)
-        self.counts["by_part"][part] += table.num_rows
+        self.counts["by_part"][part] += len(sources)
         self.counts["by_block"].update(blocks)
         self.counts["by_source"].update(sources)
-        self.counts["by_format"].update(table.column("format").to_pylist())
-        self.counts["by_block_category"].update(
-            f"{part}/{c}" for c in table.column("category").to_pylist()
-        )
+        self.counts["by_format"].update(formats)
+        self.counts["by_block_category"].update(f"{part}/{c}" for c in categories)
 
     def drop(self, source: str, source_row: int, reason: str, detail: str = "") -> None:
         self.dropped.append(

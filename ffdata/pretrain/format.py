@@ -6,8 +6,6 @@ document's text tokens are `tokens[offset : offset + length]` and `tokens[offset
 EOT_ID; the next document starts at `offset + length + 1`.
 """
 
-import sys
-from array import array
 from itertools import accumulate
 from pathlib import Path
 
@@ -56,39 +54,21 @@ class TokenShardWriter:
         self._f = open(self.bin_path, "wb")
         self.tokens = 0
         self.rows: dict[str, list] = {name: [] for name in SIDECAR_SCHEMA.names}
-        # Python-int ids go into an array('H'): extending it from a list is a C loop, no
-        # per-document numpy array (the tokenize stage's cost next to tiktoken itself).
-        self._buf = array("H")
 
     def add(self, doc_id: str, source: str, module: str, source_row: int, ids, copy: int = 0):
-        if isinstance(ids, np.ndarray):
-            self._flush()
-            self._f.write(ids.astype(TOKEN_DTYPE, copy=False).tobytes())
-        else:
-            self._buf.extend(ids)
-        self._buf.append(EOT_ID)
-        r = self.rows
-        r["doc_id"].append(doc_id)
-        r["source"].append(source)
-        r["module"].append(module)
-        r["source_row"].append(source_row)
-        r["shard"].append(self.shard)
-        r["offset"].append(self.tokens)
-        r["length"].append(len(ids))
-        r["copy"].append(copy)
-        self.tokens += len(ids) + 1
-        if len(self._buf) >= 1 << 20:
-            self._flush()
+        self.add_batch([doc_id], [source], [module], [source_row], [ids], [copy])
 
-    def add_batch(self, doc_ids: list, sources: list, modules: list, source_rows: list, ids: list):
-        """Many documents (numpy id arrays, as `encode_array` gives them) at once: one
-        concatenate for the tokens, list extends for the sidecar columns."""
-        self._flush()
+    def add_batch(
+        self, doc_ids: list, sources: list, modules: list, source_rows: list, ids: list,
+        copies: list | None = None,
+    ):  # fmt: skip
+        """Many documents (id arrays, as `encode_array` gives them) at once: one concatenate for
+        the tokens, list extends for the sidecar columns."""
         lengths = [len(x) for x in ids]
         pieces = []
         for x in ids:
             pieces += (x, _EOT)
-        if pieces:
+        if pieces:  # TOKEN_DTYPE is little-endian: the file's byte order on every machine
             self._f.write(np.concatenate(pieces).astype(TOKEN_DTYPE).tobytes())
         r = self.rows
         r["doc_id"] += doc_ids
@@ -99,18 +79,10 @@ class TokenShardWriter:
         ends = list(accumulate([n + 1 for n in lengths], initial=self.tokens))
         r["offset"] += ends[:-1]  # each document starts where the previous one's EOT ended
         r["length"] += lengths
-        r["copy"] += [0] * len(ids)
+        r["copy"] += copies if copies is not None else [0] * len(ids)
         self.tokens = ends[-1]
 
-    def _flush(self) -> None:
-        if self._buf:
-            if sys.byteorder != "little":  # the format is little-endian everywhere
-                self._buf.byteswap()
-            self._f.write(self._buf.tobytes())
-            self._buf = array("H")
-
     def close(self) -> int:
-        self._flush()
         self._f.close()
         write_sidecar(self.rows, self.sidecar_path)
         return self.tokens
