@@ -304,6 +304,7 @@ def test_local_readers_split_a_file_into_row_ranges_that_tile_it(tmp_path):
         RowRangeParquetReader,
         StrictJsonlReader,
         adapt_row,
+        line_index,
         task_rows,
     )
 
@@ -317,7 +318,7 @@ def test_local_readers_split_a_file_into_row_ranges_that_tile_it(tmp_path):
         wiki, row_group_size=5,
     )  # fmt: skip
 
-    def read(cls, p, schema, world):
+    def read(cls, p, schema, world, index_every=None):
         out = []
         for rank in range(world):
             r = cls(
@@ -327,6 +328,8 @@ def test_local_readers_split_a_file_into_row_ranges_that_tile_it(tmp_path):
                 **({"batch_size": 4} if cls is RowRangeParquetReader else {}),
             )
             r.ff_source = {"name": "s", "module": "M", "schema": schema, "priority": 1}
+            if index_every:  # tasks seek to a mark of the line index instead of reading from 0
+                r.line_indexes = {p.name: line_index(p, every=index_every)}
             out.append(
                 [(d.metadata["source_row"], d.text) for d in r.run(rank=rank, world_size=world)]
             )
@@ -341,4 +344,12 @@ def test_local_readers_split_a_file_into_row_ranges_that_tile_it(tmp_path):
                 b - a for a, b in (task_rows(n, k, world) for k in range(world))
             ]
             assert sum(parts, []) == whole  # fmt: skip
+            if cls is StrictJsonlReader:
+                assert read(cls, p, schema, world, index_every=3) == parts
     assert read(StrictJsonlReader, path, "cc_news", 1)[0][11][1].endswith(rows[11]["text"])
+    # a malformed line read after a seek is still named by its line number in the file
+    lines_ = path.read_text(encoding="utf-8").split("\n")
+    lines_[19] = "{not json"  # line 20: row 18 (line 11 is blank)
+    path.write_text("\n".join(lines_), encoding="utf-8")
+    with pytest.raises(FFDataError, match=r"news\.jsonl:20: malformed JSON"):
+        read(StrictJsonlReader, path, "cc_news", 3, index_every=4)

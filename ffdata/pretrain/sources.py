@@ -110,6 +110,21 @@ def task_rows(n_rows: int, rank: int, world_size: int) -> tuple[int, int]:
     return rank * n_rows // world_size, (rank + 1) * n_rows // world_size
 
 
+def line_index(path: Path, every: int = 4096) -> dict:
+    """One pass over an uncompressed JSONL file: its row count (blank lines are not rows) and,
+    for rows 0, every, 2·every, ..., the (byte offset, line number) of that row's line. With it
+    each task seeks near its first row: the file is read once in all, not once per task."""
+    rows, marks, pos = 0, [], 0
+    with open(path, "rb") as f:
+        for lineno, line in enumerate(f, start=1):
+            if line.strip():
+                if rows % every == 0:
+                    marks.append((pos, lineno))
+                rows += 1
+            pos += len(line)
+    return {"rows": rows, "every": every, "marks": marks}
+
+
 class RowRangeReader:
     """For local files: every task reads its own contiguous range of each file's rows, so a
     source in one file still splits into as many tasks as the manifest asks for (datatrove's
@@ -136,8 +151,11 @@ class StrictJsonlReader(RowRangeReader, JsonlReader):
     which would lose the row from the accounting). Blank lines are not rows."""
 
     name = "🐿 Jsonl (strict)"
+    line_indexes: dict[str, dict] = {}  # file name -> line_index(), set by make_reader
 
     def count_rows(self, filepath: str) -> int:
+        if index := self.line_indexes.get(filepath):
+            return index["rows"]
         with self.data_folder.open(filepath, "rb", compression=self.compression) as f:
             return sum(1 for line in f if line.strip())
 
@@ -145,9 +163,15 @@ class StrictJsonlReader(RowRangeReader, JsonlReader):
         import orjson
 
         full = self.data_folder.resolve_paths(filepath)
-        row = 0
+        row, first_line = 0, 1
         with self.data_folder.open(filepath, "rb", compression=self.compression) as f:
-            for lineno, line in enumerate(f, start=1):
+            if index := self.line_indexes.get(filepath):  # start at the last mark before lo
+                k = lo // index["every"]
+                if k < len(index["marks"]):
+                    offset, first_line = index["marks"][k]
+                    f.seek(offset)
+                    row = k * index["every"]
+            for lineno, line in enumerate(f, start=first_line):
                 if row >= hi:
                     break
                 if not line.strip():
@@ -230,6 +254,8 @@ def make_reader(plan: SourcePlan, base_dir: Path):
             recursive=False,
             adapter=adapt_row,
         )
+        if spec.loader == "jsonl" and path.suffix == ".jsonl" and path.is_file():  # uncompressed
+            reader.line_indexes = {path.name: line_index(path)}
         reader.add_file_path = False  # the path is in the dropped-row record already
     reader.ff_source = source_info(plan)
     return reader
