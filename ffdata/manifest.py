@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from ffdata.errors import FFDataError
 
 LoaderKind = Literal["hf", "jsonl", "parquet", "csv", "table", "generator"]
+# hub repo files a source may name (`files`), by type: the `datasets` builder that reads them
+HUB_FILE_BUILDERS = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".csv": "csv"}
 
 
 class Strict(BaseModel):
@@ -27,6 +29,9 @@ class SourceSpec(Strict):
     subset: str | None = None  # hub config name
     split: str | None = None
     revision: str | None = None  # pinned hub commit for loader "hf"
+    files: list[str] | None = (
+        None  # loader "hf": files of the repo read as they are (hub_file_urls)
+    )
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")  # pins a local file
     count: int | None = Field(default=None, ge=0)
     fraction: float | None = Field(default=None, ge=0, le=1)
@@ -41,7 +46,18 @@ class SourceSpec(Strict):
                 raise ValueError("loader 'hf' needs 'uri' (the hub dataset id)")
             if not self.revision:
                 raise ValueError("loader 'hf' needs a pinned 'revision' (a hub commit)")
-        elif self.loader in ("jsonl", "parquet", "csv", "table"):
+            if self.files is not None:
+                if not self.files or self.subset:
+                    raise ValueError("'files' names one or more repo files, and replaces 'subset'")
+                kinds = {Path(f).suffix for f in self.files}
+                if len(kinds) != 1 or not kinds <= set(HUB_FILE_BUILDERS):
+                    raise ValueError(
+                        f"'files' must share one of the types {sorted(HUB_FILE_BUILDERS)}, "
+                        f"got {self.files}"
+                    )
+        elif self.files is not None:
+            raise ValueError("'files' is for loader 'hf' (files of a hub repo)")
+        if self.loader in ("jsonl", "parquet", "csv", "table"):
             if not self.path:
                 raise ValueError(f"loader {self.loader!r} needs 'path'")
             if not self.sha256:

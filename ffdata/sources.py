@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ffdata.errors import FFDataError
 from ffdata.hashing import sha256_file
-from ffdata.manifest import SourceSpec
+from ffdata.manifest import HUB_FILE_BUILDERS, SourceSpec
 
 
 def resolve_path(spec: SourceSpec, base_dir: Path) -> Path:
@@ -85,16 +85,30 @@ def read_parquet(path: Path) -> Iterator[tuple[int, dict]]:
     yield from enumerate(table.to_pylist())
 
 
+def hub_file_urls(spec: SourceSpec) -> list[str]:
+    """`hf://` URLs of a source's `files` at its pinned revision (huggingface_hub's HfFileSystem
+    reads them). For repos that are a loading script plus data files, such as
+    tatsu-lab/alpaca_farm: datasets >= 4 no longer runs loading scripts, but reads the files."""
+    return [f"hf://datasets/{spec.uri}@{spec.revision}/{f}" for f in spec.files or []]
+
+
 def read_hf(spec: SourceSpec) -> Iterator[tuple[int, dict]]:
-    """A hub dataset at its pinned revision. `options.load_kwargs` passes extra arguments
-    (e.g. `data_files` to read a local mirror with the hub schema)."""
+    """A hub dataset at its pinned revision: the repo's own configuration (`subset`, `split`),
+    or its `files` read with the builder for their type (split `train`, or the manifest's).
+    `options.load_kwargs` passes extra arguments (e.g. `data_files` to read a local mirror with
+    the hub schema)."""
     import datasets
 
     kwargs = dict(spec.options.get("load_kwargs", {}))
     try:
-        ds = datasets.load_dataset(
-            spec.uri, spec.subset, split=spec.split, revision=spec.revision, **kwargs
-        )
+        if spec.files:
+            kwargs.setdefault("data_files", hub_file_urls(spec))
+            builder = HUB_FILE_BUILDERS[Path(spec.files[0]).suffix]
+            ds = datasets.load_dataset(builder, split=spec.split or "train", **kwargs)
+        else:
+            ds = datasets.load_dataset(
+                spec.uri, spec.subset, split=spec.split, revision=spec.revision, **kwargs
+            )
     except Exception as e:
         raise FFDataError(
             f"source {spec.name!r}: cannot load {spec.uri}@{spec.revision}: {type(e).__name__}: "
@@ -119,7 +133,8 @@ def open_source(spec: SourceSpec, base_dir: Path) -> tuple[str, Iterator[tuple[i
 
 def input_hash(spec: SourceSpec, base_dir: Path) -> str:
     if spec.loader == "hf":
-        return f"hf:{spec.uri}/{spec.subset}/{spec.split}@{spec.revision}"
+        where = ",".join(spec.files) if spec.files else f"{spec.subset}/{spec.split}"
+        return f"hf:{spec.uri}/{where}@{spec.revision}"
     if spec.loader == "generator":
         return f"generator:{spec.adapter or spec.name}"
     return check_sha256(spec, resolve_path(spec, base_dir))

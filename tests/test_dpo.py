@@ -1,9 +1,14 @@
 """dpo_v1 / dpo_v2 on schema-true fixtures: pair schema, template, drop reasons."""
 
+from pathlib import Path
+
 import pyarrow.parquet as pq
 
+from ffdata.adapters import pair_adapter
 from ffdata.build import build_set
 from ffdata.records import render_prompt
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def test_dpo_v2_drops_ties_duplicates_and_contamination(tmp_path):
@@ -35,3 +40,39 @@ def test_dpo_v1_reads_both_pair_layouts(tmp_path):
     passive = next(r for r in rows if r["instruction"].startswith("Rewrite"))
     assert passive["instruction"].endswith("\n\nThe chef cooked the meal.")  # Alpaca input joined
     assert all(r["score_chosen"] is None for r in rows)
+
+
+def test_full_dpo_v1_reads_alpaca_farms_json_file_not_its_loading_script(tmp_path):
+    """tatsu-lab/alpaca_farm is a loading script plus JSON files; datasets >= 4 refuses the
+    script, so the full recipe names the file. The hub URL carries the pinned commit, and the
+    same code path reads a local copy (a JSON array, as the hub file is) through the adapter."""
+    import json
+
+    import huggingface_hub
+    import pytest
+
+    from ffdata.manifest import load_manifest
+    from ffdata.sources import hub_file_urls, input_hash, read_hf
+
+    full = load_manifest(REPO / "manifests" / "full" / "dpo_v1.yaml")
+    spec = next(s for s in full.sources if s.name == "alpaca_preference")
+    (url,) = hub_file_urls(spec)
+    assert url == f"hf://datasets/tatsu-lab/alpaca_farm@{spec.revision}/alpaca_gpt4_preference.json"
+    assert "alpaca_gpt4_preference.json" in input_hash(spec, REPO)
+    parse = getattr(huggingface_hub, "parse_hf_uri", None)
+    if parse is None:
+        pytest.skip("huggingface_hub too old to parse hf:// URIs offline")
+    uri = parse(url)
+    assert (uri.type, uri.id, uri.revision, uri.path_in_repo) == (
+        "dataset", "tatsu-lab/alpaca_farm", spec.revision, "alpaca_gpt4_preference.json"
+    )  # fmt: skip
+
+    fixture = REPO / "data" / "sources" / "dpo" / "alpaca_farm_preference.jsonl"
+    rows = [json.loads(line) for line in fixture.read_text().splitlines()]
+    mirror = tmp_path / "alpaca_gpt4_preference.json"
+    mirror.write_text(json.dumps(rows))
+    local = spec.model_copy(update={"options": {"load_kwargs": {"data_files": str(mirror)}}})
+    read = list(read_hf(local))
+    assert [r for _, r in read] == rows and [i for i, _ in read] == list(range(len(rows)))
+    pair = pair_adapter("alpaca_farm")(read[2][1], "row 2")
+    assert pair.chosen.startswith("The Pacific")  # preference 2 picks output_2

@@ -55,6 +55,33 @@ def test_hf_source_needs_pinned_revision(tmp_path):
         load_manifest(write(tmp_path, text))
 
 
+@pytest.mark.parametrize(
+    ("files", "error"),
+    [
+        ("[a.json]", None),
+        ("[a.json, b.parquet]", "share one of the types"),
+        ("[a.txt]", "share one of the types"),
+        ("[]", "one or more repo files"),
+    ],
+)
+def test_hub_source_files_share_one_readable_type(tmp_path, files, error):
+    text = BASE.replace(
+        "    loader: jsonl\n    path: data/x.jsonl\n    sha256: " + SHA + "",
+        f"    loader: hf\n    uri: tatsu-lab/alpaca_farm\n    revision: {'e5' * 20}\n    files: {files}",
+    )
+    if error is None:
+        assert load_manifest(write(tmp_path, text)).sources[0].files == ["a.json"]
+    else:
+        with pytest.raises(FFDataError, match=error):
+            load_manifest(write(tmp_path, text))
+
+
+def test_files_are_only_for_hub_sources(tmp_path):
+    text = BASE.replace("    sha256: " + SHA + "\n", f"    sha256: {SHA}\n    files: [a.json]\n")
+    with pytest.raises(FFDataError, match="for loader 'hf'"):
+        load_manifest(write(tmp_path, text))
+
+
 def test_local_source_needs_sha256(tmp_path):
     with pytest.raises(FFDataError, match="sha256"):
         load_manifest(write(tmp_path, BASE.replace("    sha256: " + SHA + "\n", "")))
