@@ -54,12 +54,35 @@ def load_builder(name: str):
     return module
 
 
+UNSET_NOT_HASHED = ("files",)
+
+
+def build_inputs(manifest: Manifest, base_dir: Path) -> dict:
+    """What a build reads, by hash: each source, and the eval sets it decontaminates against."""
+    inputs = {s.name: input_hash(s, base_dir) for s in manifest.sources}
+    if manifest.decontamination.targets:
+        # The eval sets decide what is dropped: their copy (bundle sha256 or hub revision)
+        # and the matching rules are inputs too.
+        from ffdata.decontam import VERSION as decontam_version
+        from ffdata.evalsets import describe_source
+
+        inputs["decontamination"] = {
+            "version": decontam_version,
+            "evalsets": {t: describe_source(t) for t in manifest.decontamination.targets},
+        }
+    return inputs
+
+
 def fingerprint(manifest: Manifest, inputs: dict[str, str], builder: str, version: str) -> str:
     # Where a set is stored and how its work is scheduled (options.executor) never change
     # its bytes, so neither is part of the recipe's hash.
     resolved = manifest.model_dump(
         mode="json", exclude={"output": {"root"}, "options": {"executor"}}
     )
+    for source in resolved["sources"]:
+        for key in UNSET_NOT_HASHED:  # fields added later: unset, they leave fingerprints alone
+            if source.get(key) is None:
+                source.pop(key, None)
     return sha256_json(
         {"manifest": resolved, "inputs": inputs, "builder": builder, "builder_version": version}
     )
@@ -260,17 +283,7 @@ def build_set(
     base_dir = project_dir(manifest_path)
     builder_name = manifest.builder or manifest.name
     builder = load_builder(builder_name)
-    inputs = {s.name: input_hash(s, base_dir) for s in manifest.sources}
-    if manifest.decontamination.targets:
-        # The eval sets decide what is dropped: their copy (bundle sha256 or hub revision)
-        # and the matching rules are inputs too.
-        from ffdata.decontam import VERSION as decontam_version
-        from ffdata.evalsets import describe_source
-
-        inputs["decontamination"] = {
-            "version": decontam_version,
-            "evalsets": {t: describe_source(t) for t in manifest.decontamination.targets},
-        }
+    inputs = build_inputs(manifest, base_dir)
     fp = fingerprint(manifest, inputs, builder_name, builder.VERSION)
 
     storage = open_storage(root or manifest.output.root)

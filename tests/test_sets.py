@@ -177,3 +177,40 @@ def test_build_cli_prints_path_and_fingerprint_then_is_a_noop(tmp_path):
         text=True,
     )
     assert json.loads(show.stdout)["fingerprint"] == fp
+
+
+# Recipes and their fingerprints as of this writing. A build is found again by its fingerprint,
+# so a code change that alters how recipes are hashed (a new manifest field dumped as null, say)
+# would silently rebuild every set under a new name.
+PINNED_FINGERPRINTS = {
+    "manifests/distill_v3.yaml": "f1d11719b9434fa60a3ff91a4e4afd1d2f5a8a81ddcdee7c3cb23dfd7e0d9728",
+    "manifests/dpo_v1.yaml": "868520c0354a1576163a5590c23f8ae798c45259a13a73d8822c1ee176e8a080",
+    "manifests/dpo_v2.yaml": "ad2221200ee1fbe823848312076ab5f10f13c9d9b19779da57df2cb75581b8c0",
+    "manifests/gsm8k_sft.yaml": "c169e3c1fcd315aad7f33f8fb6aed8b60e34cebdc1fd85c7d269e093bc1db253",
+    "manifests/pretrain_mix.yaml": "b95cbd22e6f7af33929d02ca2c85a9cffc50d15e3c135620ea6b005661a50899",
+    "manifests/pretrain_mix_full.yaml": "1643b8ed247a44bc872bae3216da94f3429e7d67b626a576ad90de3534b2089d",
+    "manifests/repair_blocks.yaml": "c3ad25dcf3729a7663c7d5638ac19e3199a1f69ab2d26fa419840b1d68437c8f",
+    "manifests/sft_shards_v2.yaml": "3b519d1269500908ac51044a4a381876d7aff507ebea0130252716b538cecfa2",
+    "manifests/surgical.yaml": "2738fface223d96c09ae55307dd280483a83883e3646451293e892beb0df2ce5",
+    "manifests/full/distill_v3.yaml": "6780f8945c3ba9f5126d0c02dfac8954aef61f5073c5b82f08452315eafb19bb",
+    "manifests/full/dpo_v1.yaml": "66b7743bd85183ea946ae8d6aa0f40217421fb33efaec5ea265222a575a46a75",
+    "manifests/full/dpo_v2.yaml": "3e2eb9cc9996a3a9749e071a1973e53343865918ae7b45419ce42a38a96be67b",
+    "manifests/full/sft_shards_v2.yaml": "ab6c80378bb9b083f861c582e3f943eec21e53b31ec7a0b89b757c56aa8d8ee9",
+}
+
+
+def test_recipe_fingerprints_change_only_with_the_recipe():
+    from ffdata.build import build_inputs, fingerprint, load_builder, project_dir
+    from ffdata.manifest import load_manifest
+
+    repo = Path(__file__).resolve().parent.parent
+    for rel, pinned in PINNED_FINGERPRINTS.items():
+        manifest = load_manifest(repo / rel)
+        builder = manifest.builder or manifest.name
+        inputs = build_inputs(manifest, project_dir(repo / rel))
+        got = fingerprint(manifest, inputs, builder, load_builder(builder).VERSION)
+        assert got == pinned, (
+            f"{rel}: fingerprint {got[:12]}, pinned {pinned[:12]}. If the recipe, its inputs "
+            "or its builder's VERSION changed on purpose, update PINNED_FINGERPRINTS; if not, "
+            "the hashing changed and every built set would be rebuilt under a new name"
+        )
