@@ -2,7 +2,6 @@
 set positional-arguments
 
 export DS_ACCELERATOR := env_var_or_default("DS_ACCELERATOR", "cpu")
-export TORCH_EXTENSIONS_DIR := env_var_or_default("TORCH_EXTENSIONS_DIR", env_var("HOME") / ".cache/ffllm/torch_extensions")
 export HF_HUB_OFFLINE := env_var_or_default("HF_HUB_OFFLINE", "1")
 export HF_DATASETS_OFFLINE := env_var_or_default("HF_DATASETS_OFFLINE", "1")
 

@@ -35,6 +35,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ffllm.train.config import deepspeed_config, parse_run  # noqa: E402
+from ffllm.train.extensions import prebuild_ops  # noqa: E402
 from ffllm.train.model import LMWithLoss, build_model, count_params, flops_per_token  # noqa: E402
 from ffllm.train.trainer import prepare_environment  # noqa: E402
 
@@ -196,6 +197,7 @@ def main():
     import deepspeed
     import transformers
 
+    prebuild_ops()
     deepspeed.init_distributed()
     device = torch.device("cuda:0" if args.device == "cuda" else "cpu")
     if device.type == "cuda":

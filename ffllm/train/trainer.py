@@ -27,12 +27,12 @@ from ffllm.train.config import (
 )
 from ffllm.train.data import epoch_order, load_examples, micro_batches, step_indices
 from ffllm.train.distill import DistillLM
+from ffllm.train.extensions import default_extensions_dir, prebuild_ops
 from ffllm.train.loss import IGNORE, shift_targets
 from ffllm.train.model import LMWithLoss, build_model, count_params, flops_per_token
 
 # Test hook: the process SIGKILLs itself right after finishing this step (a real crash).
 KILL_ENV = "FFLLM_KILL_AFTER_STEP"
-EXTENSIONS_DIR = Path.home() / ".cache" / "ffllm" / "torch_extensions"
 
 
 def _free_port() -> int:
@@ -45,8 +45,9 @@ def prepare_environment() -> None:
     """Fill in what DeepSpeed needs when this is a single process started without a launcher."""
     if not torch.cuda.is_available():
         os.environ.setdefault("DS_ACCELERATOR", "cpu")
-    # DeepSpeed compiles a comm op on first use (~40 s on CPU); keep the build between runs.
-    os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(EXTENSIONS_DIR))
+    # DeepSpeed compiles a comm op on first use (~40 s on CPU); keep the build between runs,
+    # one folder per environment (ffllm.train.extensions).
+    os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(default_extensions_dir()))
     if "RANK" not in os.environ:
         os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1")
         os.environ.setdefault("MASTER_PORT", str(_free_port()))
@@ -173,6 +174,7 @@ def train(manifest, root: str | None = None, runs_dir: str | Path | None = None)
     import deepspeed
     import torch.distributed as dist
 
+    prebuild_ops()  # a build lock left by a killed compile would hang init_distributed
     deepspeed.init_distributed()
     cuda = torch.cuda.is_available()
     device = torch.device(f"cuda:{local_rank}") if cuda else torch.device("cpu")
