@@ -4,6 +4,7 @@ The fingerprint is sha256 over the canonical resolved manifest, the input hashes
 builder's version; the set is stored under it, so building the same recipe twice is a no-op.
 """
 
+import fcntl
 import importlib
 import importlib.metadata
 import json
@@ -13,6 +14,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -290,57 +292,83 @@ def build_set(
     layout = manifest.output.path.strip("/")
     prefix = f"{layout}/{fp}"
     if storage.exists(f"{prefix}/{BUILD_RECORD}") and not force:
-        record = json.loads(storage.read_bytes(f"{prefix}/{BUILD_RECORD}"))
+        return _found(storage, layout, fp), False
+    with _build_lock(storage, prefix, quiet) as waited:
+        if waited and not force and storage.exists(f"{prefix}/{BUILD_RECORD}"):
+            return _found(storage, layout, fp), False  # the other build made it
+        staging = storage.staging_dir(prefix)
+        shutil.rmtree(staging, ignore_errors=True)  # leftovers of a killed build
+        # A builder may store its own row layout (tokenized SFT, preference pairs): module SCHEMA.
+        writer = SetWriter(
+            staging, manifest.output.rows_per_shard, getattr(builder, "SCHEMA", RECORD_SCHEMA)
+        )
+        ctx = BuildContext(manifest, base_dir, writer, quiet=quiet)
+        # For builders that run their own engine (pretrain_mix: datatrove) and keep resumable
+        # work next to the set: where it goes and what it is called.
+        ctx.fingerprint, ctx.storage, ctx.layout, ctx.staging = fp, storage, layout, staging
+        ctx.writer = writer
+        t_build = time.perf_counter()
+        builder.build(ctx)
+        reconciliation = ctx.reconcile()
+        shards = writer.close(None if ctx.dropped_file_counts else ctx.dropped)
+        t_write = time.perf_counter()
+
+        by_reason = ctx.dropped_by_reason()
+        record = {
+            "set": manifest.name,
+            "version": manifest.version,
+            "fingerprint": fp,
+            "builder": builder_name,
+            "builder_version": builder.VERSION,
+            "manifest": manifest.model_dump(mode="json"),
+            "manifest_file": manifest_path.name,
+            "inputs": inputs,
+            "shards": shards,
+            "rows": sum(s["rows"] for s in shards),
+            "tokens": sum(s.get("tokens", 0) for s in shards) or None,
+            "counts": {k: dict(sorted(v.items())) for k, v in ctx.counts.items()},
+            "targets": ctx.targets,
+            "dropped": {
+                "total": ctx.dropped_total,
+                "by_reason": dict(sorted(by_reason.items())),
+                "by_source": dict(sorted(ctx.dropped_by_source.items())),
+            },
+            "contamination_reported": dict(sorted(ctx.contaminated_reported.items())),
+            "reconciliation": reconciliation,
+            "versions": _versions(),
+            "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "timings_s": {
+                "prepare": round(t_build - t0, 3),
+                "build_and_write": round(t_write - t_build, 3),
+            },
+        }
+        (staging / BUILD_RECORD).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+        storage.publish_dir(staging, prefix, BUILD_RECORD)
         storage.write_bytes(f"{layout}/{LATEST}", fp.encode())
-        return BuiltSet(storage, prefix, record), False
+        return BuiltSet(storage, prefix, record), True
 
-    staging = storage.staging_dir(prefix)
-    shutil.rmtree(staging, ignore_errors=True)  # leftovers of a killed build
-    # A builder may store its own row layout (tokenized SFT, preference pairs): module SCHEMA.
-    writer = SetWriter(
-        staging, manifest.output.rows_per_shard, getattr(builder, "SCHEMA", RECORD_SCHEMA)
-    )
-    ctx = BuildContext(manifest, base_dir, writer, quiet=quiet)
-    # For builders that run their own engine (pretrain_mix: datatrove) and keep resumable
-    # work next to the set: where it goes and what it is called.
-    ctx.fingerprint, ctx.storage, ctx.layout, ctx.staging = fp, storage, layout, staging
-    ctx.writer = writer
-    t_build = time.perf_counter()
-    builder.build(ctx)
-    reconciliation = ctx.reconcile()
-    shards = writer.close(None if ctx.dropped_file_counts else ctx.dropped)
-    t_write = time.perf_counter()
 
-    by_reason = ctx.dropped_by_reason()
-    record = {
-        "set": manifest.name,
-        "version": manifest.version,
-        "fingerprint": fp,
-        "builder": builder_name,
-        "builder_version": builder.VERSION,
-        "manifest": manifest.model_dump(mode="json"),
-        "manifest_file": manifest_path.name,
-        "inputs": inputs,
-        "shards": shards,
-        "rows": sum(s["rows"] for s in shards),
-        "tokens": sum(s.get("tokens", 0) for s in shards) or None,
-        "counts": {k: dict(sorted(v.items())) for k, v in ctx.counts.items()},
-        "targets": ctx.targets,
-        "dropped": {
-            "total": ctx.dropped_total,
-            "by_reason": dict(sorted(by_reason.items())),
-            "by_source": dict(sorted(ctx.dropped_by_source.items())),
-        },
-        "contamination_reported": dict(sorted(ctx.contaminated_reported.items())),
-        "reconciliation": reconciliation,
-        "versions": _versions(),
-        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "timings_s": {
-            "prepare": round(t_build - t0, 3),
-            "build_and_write": round(t_write - t_build, 3),
-        },
-    }
-    (staging / BUILD_RECORD).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-    storage.publish_dir(staging, prefix, BUILD_RECORD)
+def _found(storage, layout: str, fp: str) -> BuiltSet:
+    prefix = f"{layout}/{fp}"
+    record = json.loads(storage.read_bytes(f"{prefix}/{BUILD_RECORD}"))
     storage.write_bytes(f"{layout}/{LATEST}", fp.encode())
-    return BuiltSet(storage, prefix, record), True
+    return BuiltSet(storage, prefix, record)
+
+
+@contextmanager
+def _build_lock(storage, prefix: str, quiet: bool) -> Iterator[bool]:
+    """One build of a recipe at a time on this machine: two builds would share (and delete)
+    one staging folder. Yields whether it had to wait for another build. An flock: the
+    kernel releases it when its holder dies, so a killed build never blocks the next."""
+    path = storage.lock_path(prefix)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            waited = False
+        except BlockingIOError:
+            if not quiet:
+                print(f"waiting for another build of {prefix} to finish", file=sys.stderr)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            waited = True
+        yield waited

@@ -5,6 +5,7 @@ S3 settings (endpoint, region, credentials) come from the usual AWS environment 
 files, so MinIO, R2 and moto work the same way; credentials never appear in errors.
 """
 
+import hashlib
 import os
 import shutil
 from pathlib import Path, PurePosixPath
@@ -78,6 +79,10 @@ class LocalStorage:
 
     def staging_dir(self, prefix: str) -> Path:
         return self.path(f"{PurePosixPath(prefix).parent}/_staging/{PurePosixPath(prefix).name}")
+
+    def lock_path(self, prefix: str) -> Path:
+        """The file `build_set` locks while it builds `prefix` (beside its staging folder)."""
+        return self.staging_dir(prefix).with_suffix(".lock")
 
 
 class S3Storage:
@@ -184,6 +189,12 @@ class S3Storage:
         import tempfile
 
         return Path(tempfile.mkdtemp(prefix="ffdata-stage-"))
+
+    def lock_path(self, prefix: str) -> Path:
+        """The file `build_set` locks while it builds `prefix`: in the local cache, so it
+        keeps apart builds on this machine (S3 itself has no lock)."""
+        name = hashlib.sha256(f"{self.bucket}/{self._key(prefix)}".encode()).hexdigest()[:32]
+        return default_cache_dir() / "locks" / f"{name}.lock"
 
 
 def default_cache_dir() -> Path:

@@ -35,13 +35,16 @@ def test_a_killed_build_resumes_without_redoing_finished_tasks(tmp_path):
         f"build_set('pretrain_mix', {str(manifest)!r}, root={str(root)!r}, quiet=True)"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=PROJECT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)  # fmt: skip
     deadline = time.monotonic() + 300
     while not marker.exists():
         assert proc.poll() is None, "the build exited before reaching the kill point"
         assert time.monotonic() < deadline, "the build never reached the kill point"
         time.sleep(0.2)
-    os.kill(proc.pid, signal.SIGKILL)  # no cleanup of any kind: like a lost node
+    # the build and its datatrove workers, with no cleanup of any kind: like a lost node (a
+    # surviving worker would hold the recipe's build lock, and the rerun would wait for it)
+    os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert list_sets(str(root)) == []  # nothing published
 

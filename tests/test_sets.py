@@ -214,3 +214,37 @@ def test_recipe_fingerprints_change_only_with_the_recipe():
             "or its builder's VERSION changed on purpose, update PINNED_FINGERPRINTS; if not, "
             "the hashing changed and every built set would be rebuilt under a new name"
         )
+
+
+def test_a_second_build_of_the_same_recipe_waits_and_finds_the_first(tmp_path):
+    """Two builds of one recipe shared one staging folder: the second deleted the first's
+    shards mid-build and it crashed. Now the second waits on the recipe's lock, then finds
+    the set the first published."""
+    import fcntl
+
+    from ffdata.storage import open_storage
+
+    root = tmp_path / "root"
+    m = write_gsm8k_manifest(tmp_path / "p", rows=7473, rows_per_shard=500)
+    cmd = [FFDATA, "build", "gsm8k_sft", "--manifest", str(m), "--root", str(root)]
+    first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    staging = root / "sft" / "gsm8k" / "_staging"
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(staging.glob("*/")):  # the first holds the lock
+        time.sleep(0.01)
+    (fp_dir,) = staging.glob("*/")
+    lock = open_storage(str(root)).lock_path(f"sft/gsm8k/{fp_dir.name}")
+    with open(lock) as f:  # the first build holds it while its staging folder exists
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    second = subprocess.run(cmd, capture_output=True, text=True)
+    out_first, err_first = first.communicate(timeout=300)
+    assert first.returncode == 0, err_first[-2000:]
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "waiting for another build of sft/gsm8k/" in second.stderr
+    assert "already built" in second.stdout and "already built" not in out_first
+    fingerprints = {
+        line for line in (out_first + second.stdout).splitlines() if "fingerprint:" in line
+    }
+    assert len(fingerprints) == 1
+    open_set(str(root), "gsm8k_sft").verify()
