@@ -17,7 +17,7 @@ import torch
 
 from ffllm.eval.common import weights_sha256
 from ffllm.train.trainer import KILL_ENV
-from tests.train_fixtures import ffllm_train, read_metrics, write_run
+from tests.train_fixtures import REPO, ffllm_train, ffllm_train_command, read_metrics, write_run
 
 STEPS, KILL_AT = 12, 5  # checkpoints every 4: the killed run resumes from ckpt-4
 RUN = "tiny_repair"
@@ -194,3 +194,30 @@ def test_logit_distillation_run(repair_blocks, full_run, tmp_path):
             for m in micro_batches(idx, 0, 1, run["batch"]["micro"])
         ]
     assert logged["loss"] == pytest.approx(sum(losses).item() / len(losses), abs=1e-5)
+
+
+def test_a_second_start_of_a_running_run_stops_with_an_error(repair_blocks, tmp_path):
+    """Both would resume from the same checkpoint and write the same files."""
+    import os
+    import subprocess
+    import time
+
+    long = {"schedule": {"max_steps": 10_000}, "checkpoint": {"every": 10_000}}
+    manifest = write_run(tmp_path / "run.yaml", eval={"every": 10_000}, **long)
+    runs = tmp_path / "runs"
+    cmd, env = ffllm_train_command(manifest, set_root(repair_blocks), runs)
+    first = subprocess.Popen(cmd, cwd=REPO, env=env, start_new_session=True,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        while not (runs / RUN / "metrics.jsonl").exists():  # the first is training
+            assert first.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        second = ffllm_train(manifest, set_root(repair_blocks), runs)
+        assert first.poll() is None  # untouched by the second
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+    assert second.returncode == 2, second.stderr[-3000:]
+    assert f"run '{RUN}' is already training in another process" in second.stderr
+    assert "resumed" not in second.stdout

@@ -34,20 +34,19 @@ def write_run(path: Path, base: Path = TINY_REPAIR, **overrides) -> Path:
     return path
 
 
-def ffllm_train(manifest: Path, root: Path, runs: Path, env_extra: dict | None = None):
+def ffllm_train_command(manifest: Path, root: Path, runs: Path, env_extra: dict | None = None):
+    """(argv, environment) of a single-process `ffllm train` run."""
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
     # One thread: on a small shared CI box, two OpenMP threads make these tiny ops 4× slower.
     env["OMP_NUM_THREADS"] = "1"
     env.update(env_extra or {})
     cmd = [sys.executable, "-m", "ffllm", "train", str(manifest), "--root", str(root)]
-    return subprocess.run(
-        cmd + ["--runs-dir", str(runs)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return cmd + ["--runs-dir", str(runs)], env
+
+
+def ffllm_train(manifest: Path, root: Path, runs: Path, env_extra: dict | None = None):
+    cmd, env = ffllm_train_command(manifest, root, runs, env_extra)
+    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
 
 
 def read_metrics(run_dir: Path) -> list[dict]:

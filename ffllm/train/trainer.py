@@ -5,6 +5,7 @@ resume, then one loop over optimizer steps. The same code runs on CPU (gloo, fp3
 and on GPUs under the `deepspeed` launcher or torchrun (bf16, ZeRO-2).
 """
 
+import fcntl
 import json
 import os
 import signal
@@ -144,6 +145,23 @@ def default_runs_dir(root: str | None) -> Path:
     return Path(DEFAULT_ROOT if root.startswith("s3://") else root) / "runs"
 
 
+def hold_run_lock(run_dir: Path):
+    """An flock on `<run_dir>.lock`, held while the returned file stays open. A second
+    `ffllm train` of the same run would resume from the same checkpoint and write the same
+    files: it stops with an error instead. The kernel drops the lock when the process dies."""
+    path = run_dir.with_name(f"{run_dir.name}.lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = open(path, "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise FFDataError(
+            f"run {run_dir.name!r} is already training in another process ({path} is locked)"
+        ) from None
+    return lock
+
+
 def train(manifest, root: str | None = None, runs_dir: str | Path | None = None) -> Path:
     """Train (or resume) the run; returns its directory."""
     run = manifest if isinstance(manifest, RunManifest) else load_run(manifest)
@@ -153,6 +171,8 @@ def train(manifest, root: str | None = None, runs_dir: str | Path | None = None)
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
     say = print if rank == 0 else (lambda *a, **k: None)
+    run_dir = Path(runs_dir or default_runs_dir(root)) / run.name
+    _lock = hold_run_lock(run_dir) if rank == 0 else None  # held until train() returns
 
     fingerprints = {role: s.fingerprint for role, s in sets.items()}
     parts = train_parts(run, sets["train"])
@@ -213,7 +233,6 @@ def train(manifest, root: str | None = None, runs_dir: str | Path | None = None)
     engine, *_ = deepspeed.initialize(model=module, optimizer=optimizer, config=ds_config)
 
     # --- run directory and resume -----------------------------------------------------------
-    run_dir = Path(runs_dir or default_runs_dir(root)) / run.name
     metrics_path = run_dir / "metrics.jsonl"
     identity = {"run": run_to_dict(run), "sets": fingerprints, "world_size": world}
     if run.distill is not None:  # the teacher's weights, not just its path, identify the run
