@@ -4,7 +4,6 @@ The fingerprint is sha256 over the canonical resolved manifest, the input hashes
 builder's version; the set is stored under it, so building the same recipe twice is a no-op.
 """
 
-import fcntl
 import importlib
 import importlib.metadata
 import json
@@ -14,7 +13,6 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from tqdm import tqdm
 import ffdata
 from ffdata.errors import FFDataError
 from ffdata.hashing import sha256_json
+from ffdata.locks import locked
 from ffdata.manifest import Manifest, load_manifest, project_dir
 from ffdata.records import RECORD_SCHEMA
 from ffdata.sets import BUILD_RECORD, LATEST, BuiltSet, SetWriter
@@ -293,7 +292,12 @@ def build_set(
     prefix = f"{layout}/{fp}"
     if storage.exists(f"{prefix}/{BUILD_RECORD}") and not force:
         return _found(storage, layout, fp), False
-    with _build_lock(storage, prefix, quiet) as waited:
+    # One build of a recipe at a time on this machine: two would share (and delete) one
+    # staging folder. A second build waits, then finds the set the first published.
+    say_wait = (
+        None if quiet else lambda: print(f"waiting for another build of {prefix}", file=sys.stderr)
+    )
+    with locked(storage.lock_path(prefix), on_wait=say_wait) as waited:
         if waited and not force and storage.exists(f"{prefix}/{BUILD_RECORD}"):
             return _found(storage, layout, fp), False  # the other build made it
         staging = storage.staging_dir(prefix)
@@ -353,22 +357,3 @@ def _found(storage, layout: str, fp: str) -> BuiltSet:
     record = json.loads(storage.read_bytes(f"{prefix}/{BUILD_RECORD}"))
     storage.write_bytes(f"{layout}/{LATEST}", fp.encode())
     return BuiltSet(storage, prefix, record)
-
-
-@contextmanager
-def _build_lock(storage, prefix: str, quiet: bool) -> Iterator[bool]:
-    """One build of a recipe at a time on this machine: two builds would share (and delete)
-    one staging folder. Yields whether it had to wait for another build. An flock: the
-    kernel releases it when its holder dies, so a killed build never blocks the next."""
-    path = storage.lock_path(prefix)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            waited = False
-        except BlockingIOError:
-            if not quiet:
-                print(f"waiting for another build of {prefix} to finish", file=sys.stderr)
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            waited = True
-        yield waited

@@ -29,9 +29,8 @@ class SourceSpec(Strict):
     subset: str | None = None  # hub config name
     split: str | None = None
     revision: str | None = None  # pinned hub commit for loader "hf"
-    files: list[str] | None = (
-        None  # loader "hf": files of the repo read as they are (hub_file_urls)
-    )
+    # loader "hf": files of the repo read as they are (sources.hub_file_urls)
+    files: list[str] | None = None
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")  # pins a local file
     count: int | None = Field(default=None, ge=0)
     fraction: float | None = Field(default=None, ge=0, le=1)

@@ -18,13 +18,14 @@ venv writes its own include paths into build.ninja, so two venvs sharing one fol
 rebuild the op in turn.
 """
 
-import fcntl
 import hashlib
 import os
 import sys
 import time
 from importlib.metadata import version
 from pathlib import Path
+
+from ffdata.locks import locked
 
 STALE_S = 30.0
 FLOCK_NAME = ".ffllm.lock"
@@ -55,9 +56,7 @@ def prebuild_ops() -> None:
     from deepspeed.comm.torch import build_shm_op
 
     ext_dir = Path(os.environ.get("TORCH_EXTENSIONS_DIR") or default_extensions_dir())
-    ext_dir.mkdir(parents=True, exist_ok=True)
-    with open(ext_dir / FLOCK_NAME, "w") as flock:
-        fcntl.flock(flock, fcntl.LOCK_EX)  # waits while another ffllm run is building
+    with locked(ext_dir / FLOCK_NAME):  # waits while another ffllm run is building
         for baton in remove_stale_batons(ext_dir):
             print(f"ffllm: removed {baton}, left by a build that was killed", file=sys.stderr)
         build_shm_op()
