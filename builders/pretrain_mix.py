@@ -42,6 +42,7 @@ def _link(src: Path, dst: Path) -> None:
 
 def build(ctx) -> None:
     cfg = load_config(ctx.manifest)
+    cfg.decontam_source = ctx.evalset_source or "auto"
     work = work_dir(ctx, cfg)
     pipe = Pipeline(cfg, ctx.base_dir, work, quiet=ctx.quiet)
     summary = pipe.run_all()

@@ -143,10 +143,16 @@ class Drawer:
                     exhausted = True
                     break
                 source, row, c = nxt
+                kind = pools.POOLS[pool_name].kind
+                if kind != "rows":  # made by a generator: an input of its source, counted here
+                    from_row = row if kind == "table" else None
+                    self.ctx.generated(source, pool=pool_name, from_row=from_row)
                 if not self.fresh(c):
                     self.skipped[f"{pool_name}:duplicate_question"] += 1
                     if on_skip:
                         on_skip(source, row, "duplicate", c.key)
+                    else:
+                        self.ctx.drop(source, row, "duplicate_question", c.key)
                     continue
                 # a question is spent once tried, kept or not, so nothing repeats
                 self.used_keys.add(c.key)
@@ -217,8 +223,9 @@ def build(ctx) -> None:
 
     # every row read is accounted for: table rows no quota reached, source rows over quota
     for name, table in tables.items():
+        expanded = ctx.expanded_rows.get(name, set())
         for r in table.rows:
-            if r["_row"] not in drawer.used_rows[name]:
+            if r["_row"] not in expanded:
                 reason = "reference_table" if name == "anchors" else "unused"
                 ctx.drop(name, r["_row"], reason, "no quota drew a question from this row")
     for source, rows in rows_cache.items():

@@ -206,10 +206,14 @@ class Pipeline:
             rec = self._augment(parent)
             if rec is None:
                 continue
+            ctx.generated(rec["source"], pool=rec["category"])  # an input like a row read
             tok = self._tokenize_variant(rec, parent, ids)
             if tok.prompt_ids is not None:  # a variant is never longer than its parent... almost
                 variants.append(rec)
                 variant_toks.append(tok)
+            else:
+                detail = f"{rec['category']} variant of {parent['id']}: {tok.n_tokens} tokens"
+                ctx.drop(rec["source"], rec["source_row"], tok.reason, detail)
         self.aug_rows += len(variants)
         # whole tables per batch: Arrow columns from flat arrays, not row by row
         if core:

@@ -199,6 +199,9 @@ def build(ctx) -> None:
     }  # fmt: skip
     for fmt in formats:
         pool = pools[fmt]
+        for rec in pool:  # generated items are inputs too: each is kept or dropped below
+            if rec["source"].startswith("gen:"):
+                ctx.generated(rec["source"], pool=fmt)
         pool.sort(key=lambda r: _h(ctx.seed, fmt, r["source"], r["source_row"]))
         ok = []
         for rec in pool:
@@ -222,6 +225,6 @@ def build(ctx) -> None:
         for rec in clean:
             if rec["id"] in chosen:
                 ctx.emit(fmt, rec)
-            elif not rec["source"].startswith("gen:"):
+            else:
                 ctx.drop(rec["source"], rec["source_row"], "over_quota")
     ctx.set_targets({**t, "quotas": quotas})

@@ -383,17 +383,21 @@ def _check_name(name: str) -> None:
         raise FFDataError(f"unknown eval set {name!r}; known: {', '.join(EVALSET_NAMES)}")
 
 
-_HUB_FAILED: set[str] = set()  # sets whose hub load failed in this process
-
-
 @functools.cache
 def _load_cached(name: str, source: str) -> tuple[EvalItem, ...]:
     if source == "hub":
+        # No fallback to the bundle: the fingerprint already names the hub revision, and the
+        # bundle is another copy (HellaSwag: 1,000 of 10,042 items), so a silent switch would
+        # make the record lie about what the set was decontaminated against.
+        src = HUB_SOURCES[name]
         try:
             return tuple(load_hub(name))
-        except Exception as e:  # hub flaky or revision gone: the bundle is the documented fallback
-            log.warning("eval set %s: hub load failed (%s); using the bundled copy", name, e)
-            _HUB_FAILED.add(name)
+        except Exception as e:
+            raise FFDataError(
+                f"eval set {name!r}: could not load {src.repo}@{src.revision[:12]} from the hub "
+                f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); set "
+                "FFDATA_EVALSETS_SOURCE=bundled to use the bundled copy on purpose"
+            ) from None
     return tuple(load_bundled(name))
 
 
@@ -409,7 +413,7 @@ def load_evalset(name: str, source: str = "auto", split: str | None = "eval") ->
 def describe_source(name: str, source: str = "auto") -> dict:
     """What a load of `name` reads: for fingerprints and reports."""
     _check_name(name)
-    if resolve_source(source) == "hub" and name not in _HUB_FAILED:
+    if resolve_source(source) == "hub":
         src = HUB_SOURCES[name]
         return {"source": "hub", "repo": src.repo, "revision": src.revision}
     note = "offline subset: 1,000 of 10,042 validation items" if name == "hellaswag" else None

@@ -81,10 +81,7 @@ class TransformersTeacher:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         path = Path(model)
-        weights = sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin"))
-        if not weights:
-            raise FFDataError(f"teacher model {model}: no weights file (*.safetensors, *.bin)")
-        self.id = f"transformers:{path.name}:{sha256_file(weights[0])[:16]}"
+        self.id = f"transformers:{path.name}:{model_digest(path)[:16]}"
         self.params, self.batch_size = params, batch_size
         self.torch = torch
         self.tok = AutoTokenizer.from_pretrained(str(path))
@@ -177,6 +174,36 @@ class OpenAITeacher:
     def generate(self, questions: list[str]) -> list[str]:
         with ThreadPoolExecutor(self.concurrency) as pool:
             return list(pool.map(self._post, questions))  # map keeps question order
+
+
+def model_digest(path: Path) -> str:
+    """sha256 over every file of a model folder (all weight shards, config, tokenizer): what the
+    answers depend on. Hashing only the first shard let a changed second shard pass as the same
+    teacher."""
+    weights = sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin"))
+    if not weights:
+        raise FFDataError(f"teacher model {path}: no weights file (*.safetensors, *.bin)")
+    files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+    return sha256_json({p.relative_to(path).as_posix(): sha256_file(p) for p in files})
+
+
+def teacher_identity(cfg: dict, base_dir: Path) -> dict:
+    """The teacher as a fingerprint input: a local model by the digest of all its files; a served
+    model by its name and endpoint (its weights cannot be seen from here, and the record says so).
+    """
+    backend = cfg.get("backend")
+    if backend == "transformers":
+        model = Path(cfg["model"])
+        model = model if model.is_absolute() else base_dir / model
+        return {"backend": backend, "model": model.name, "sha256": model_digest(model)}
+    if backend == "openai":
+        return {
+            "backend": backend,
+            "model": cfg.get("model"),
+            "endpoint": cfg.get("endpoint"),
+            "note": "served model: weights not hashed",
+        }
+    raise FFDataError(f"unknown teacher backend {backend!r} (transformers, openai, reference)")
 
 
 def make_teacher(cfg: dict, base_dir: Path):

@@ -12,6 +12,7 @@ import pytest
 
 from ffdata import evalsets
 from ffdata.errors import FFDataError
+from tests.conftest import write_gsm8k_manifest
 from ffdata.evalsets import (
     BUNDLE_DIR,
     EVALSET_NAMES,
@@ -156,17 +157,44 @@ def test_rebuild_bundle_is_byte_identical(tmp_path):
     assert (tmp_path / "PROVENANCE.md").read_text() == (BUNDLE_DIR / "PROVENANCE.md").read_text()
 
 
-def test_hub_failure_falls_back_to_the_bundle_and_says_so():
-    """The real hub loader runs (datasets.load_dataset at the pinned revision); offline it
-    fails fast and the bundled copy is used, and reported as what was used. A fresh process:
-    huggingface_hub reads HF_HUB_OFFLINE when it is imported."""
+def test_a_hub_load_that_fails_stops_instead_of_falling_back_to_the_bundle():
+    """The real hub loader runs (datasets.load_dataset at the pinned revision); offline it fails
+    fast. It used to fall back to the bundled copy after the fingerprint had recorded the hub
+    revision, so the record named a copy the build never read; now the load stops, naming the
+    set and the revision. A fresh process: huggingface_hub reads HF_HUB_OFFLINE on import."""
     pytest.importorskip("datasets")
     code = (
-        "from ffdata import evalsets as E; items = E.load_evalset('truthfulqa', 'hub'); "
-        "print(len(items), E.describe_source('truthfulqa', 'hub')['source'])"
+        "from ffdata import evalsets as E\n"
+        "print(E.describe_source('truthfulqa', 'hub')['source'])\n"
+        "from ffdata.errors import FFDataError\n"
+        "try:\n    E.load_evalset('truthfulqa', 'hub')\n"
+        "except FFDataError as e:\n    print('error:', e)\n"
     )
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["817", "bundled"]
-    assert "hub load failed" in out.stderr
+    described, error = out.stdout.splitlines()[:2]
+    assert described == "hub"
+    assert error.startswith("error: eval set 'truthfulqa': could not load truthfulqa/")
+    assert "FFDATA_EVALSETS_SOURCE=bundled" in error
+
+
+def test_a_build_resolves_the_eval_set_source_once_and_records_it(tmp_path, monkeypatch):
+    """build_set resolves the copy once and hands it to the context; the record says which."""
+    from ffdata import build as B
+
+    calls = []
+    real = evalsets.resolve_source
+
+    def counting(source="auto"):
+        calls.append(source)
+        return real(source)
+
+    monkeypatch.setattr(evalsets, "resolve_source", counting)
+    monkeypatch.setenv("FFDATA_EVALSETS_SOURCE", "bundled")
+    m = write_gsm8k_manifest(tmp_path / "p", rows=60, rows_per_shard=500, decontam=["gsm8k"])
+    built, _ = B.build_set("gsm8k_sft", m, root=str(tmp_path / "root"), quiet=True)
+    assert built.record["evalset_source"] == "bundled"
+    assert calls == ["auto"]  # once, by build_set; never again by the context or a worker
+    inputs = built.record["inputs"]["decontamination"]["evalsets"]
+    assert {v["source"] for v in inputs.values()} == {"bundled"}

@@ -67,6 +67,8 @@ class PretrainConfig:
     decontam_action: str
     work_dir: str | None = None
     keep_work: bool = False
+    # "hub" or "bundled": resolved once by build_set, so every worker reads the same copy
+    decontam_source: str = "auto"
     extra: dict = field(default_factory=dict)
 
     def source(self, name: str) -> SourcePlan:

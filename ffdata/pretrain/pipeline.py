@@ -170,7 +170,7 @@ class Pipeline:
         if self.cfg.decontam_targets:
             from ffdata.decontam import Decontaminator
 
-            Decontaminator.load(targets=self.cfg.decontam_targets)
+            Decontaminator.load(targets=self.cfg.decontam_targets, source=self.cfg.decontam_source)
 
     # --- stages ---------------------------------------------------------------------------
     def filtered_reader(self):
@@ -197,7 +197,8 @@ class Pipeline:
                     else None
                 )
                 steps.append(Decontaminate(cfg.decontam_targets, cfg.decontam_action,
-                                           DroppedRows(f"{dropped}/decontaminate", None), report))  # fmt: skip
+                                           DroppedRows(f"{dropped}/decontaminate", None), report,
+                                           source=cfg.decontam_source))  # fmt: skip
             steps.append(
                 JsonlWriter(self.p("filtered", src.name), output_filename="${rank}.jsonl.gz")
             )

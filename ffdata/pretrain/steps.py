@@ -116,10 +116,16 @@ class Decontaminate(BaseFilter):
     name = "🧼 Decontaminate"
 
     def __init__(
-        self, targets: list[str], action: str = "drop", exclusion_writer=None, report_writer=None
+        self,
+        targets: list[str],
+        action: str = "drop",
+        exclusion_writer=None,
+        report_writer=None,
+        source: str = "auto",
     ):
         super().__init__(exclusion_writer, batch_size=64)
         self.targets = list(targets)
+        self.source = source  # the eval-set copy build_set resolved: never re-resolved here
         self.action = action
         self.report_writer = report_writer
         self._index = None
@@ -129,7 +135,7 @@ class Decontaminate(BaseFilter):
         if self._index is None:  # built in the worker process; cached per process
             from ffdata.decontam import Decontaminator
 
-            self._index = Decontaminator.load(targets=self.targets)
+            self._index = Decontaminator.load(targets=self.targets, source=self.source)
         return self._index
 
     def filter(self, doc: Document):
