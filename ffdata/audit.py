@@ -140,7 +140,7 @@ class AuditDB:
         record_path = built.storage.fetch(f"{built.prefix}/{BUILD_RECORD}")
         self.con.execute(f"SET VARIABLE set_name = {_literal(built.name)}")
         self.con.execute(f"SET VARIABLE set_dir = {_literal(record_path.parent.as_posix())}")
-        self.con.execute(f"CREATE OR REPLACE TEMP VIEW shards AS SELECT * FROM {_quote(view)}")
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW shards AS {self._shards_with_part(view)}")
         self.con.execute(
             f"CREATE OR REPLACE TEMP VIEW dropped AS SELECT * FROM {_quote(view + '__dropped')}"
         )
@@ -153,6 +153,28 @@ class AuditDB:
                 f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * EXCLUDE (set_name) "
                 f"FROM build_{name} WHERE set_name = {_literal(built.name)}"
             )
+
+
+    def _shards_with_part(self, view: str) -> str:
+        """The set's rows with a `part` column (its shard part: validation is its own part),
+        unless the rows carry a column of that name themselves."""
+        built = self.sets[view]
+        if "part" in self.columns(view) or not built.parts():
+            return f"SELECT * FROM {_quote(view)}"
+        selects = []
+        for part in built.parts():
+            files = [p.as_posix() for p in built.shard_paths(part) if p.suffix == ".parquet"]
+            if files:
+                listed = "[" + ", ".join(_literal(f) for f in files) + "]"
+                selects.append(f"SELECT *, {_literal(part)} AS part "
+                               f"FROM read_parquet({listed}, union_by_name = true)")  # fmt: skip
+        return " UNION ALL BY NAME ".join(selects) or f"SELECT * FROM {_quote(view)}"
+
+    def shard_files(self, set_name: str) -> list[tuple[str, Path]]:
+        """(part, local Parquet path) of every shard of a set's latest build."""
+        built = self.sets[view_name(set_name)]
+        return [(part, p) for part in built.parts() for p in built.shard_paths(part)
+                if p.suffix == ".parquet"]  # fmt: skip
 
 
 def _title(query: str) -> str:
@@ -361,7 +383,42 @@ def run_audit(db: AuditDB, name: str, audit_dir: Path = AUDIT_DIR) -> list[Resul
             results.append(Result(path.stem, [], [], path.name, note))
             continue
         results.extend(db.run_script(sql, path.name))
-    return results
+    return results + shortcut_results(db, name)
+
+
+def shortcut_results(db: AuditDB, name: str) -> list[Result]:
+    """The answer-blind baseline panel (ffdata.shortcuts) of a set with MCQ or yes/no items:
+    the best baseline per pool, then every baseline on every pool. Judged against the
+    manifest's `shortcuts` key, or the defaults where it has none (then only shown: the build
+    gates on the key alone)."""
+    from ffdata import shortcuts as sc
+
+    built = db.sets[view_name(name)]
+    manifest = built.record.get("manifest") or {}
+    spec = manifest.get("shortcuts") or {}
+    max_gain = spec.get("max_gain", sc.DEFAULT_MAX_GAIN)
+    min_items = spec.get("min_items", sc.DEFAULT_MIN_ITEMS)
+    items, unread = sc.items_from_files(db.shard_files(name))
+    if not items:
+        return []
+    anchors = sc.anchors_for(built.record.get("targets"), manifest, PROJECT_DIR)
+    rows = sc.panel(items, anchors, max_gain, min_items)
+    judged = (f"ok: gain <= {max_gain} on pools of >= {min_items} items"
+              + ("" if spec else ", defaults: the manifest has no shortcuts key"))  # fmt: skip
+    if unread:
+        judged += f"; {unread} MCQ/yes-no rows could not be read"
+    best: dict[tuple, sc.Row] = {}
+    for r in rows:
+        key = (r.part, r.block, r.pool)
+        if key not in best or r.gain > best[key].gain:
+            best[key] = r
+    cols = list(sc.COLUMNS)
+    return [
+        Result(f"Answer-blind baselines: the best one per pool ({judged})", cols,
+               [r.values() for r in best.values()], "shortcuts"),
+        Result(f"Answer-blind baselines: every baseline on every pool ({judged})", cols,
+               [r.values() for r in rows], "shortcuts"),
+    ]  # fmt: skip
 
 
 def result_json(results: list[Result]) -> str:

@@ -84,6 +84,8 @@ def fingerprint(manifest: Manifest, inputs: dict[str, str], builder: str, versio
         for key in UNSET_NOT_HASHED:  # fields added later: unset, they leave fingerprints alone
             if source.get(key) is None:
                 source.pop(key, None)
+    if resolved.get("shortcuts") is None:  # unset: fingerprints stay as they were
+        resolved.pop("shortcuts", None)
     return sha256_json(
         {"manifest": resolved, "inputs": inputs, "builder": builder, "builder_version": version}
     )
@@ -316,6 +318,11 @@ def build_set(
         reconciliation = ctx.reconcile()
         shards = writer.close(None if ctx.dropped_file_counts else ctx.dropped)
         t_write = time.perf_counter()
+        if manifest.shortcuts:  # answer-blind baselines: a set with a shortcut is not published
+            from ffdata.shortcuts import check_build
+
+            check_build(manifest, [(s["part"], staging / s["path"]) for s in shards], ctx.targets,
+                        base_dir)  # fmt: skip
 
         by_reason = ctx.dropped_by_reason()
         record = {

@@ -78,6 +78,14 @@ class DecontamSpec(Strict):
     fields: list[str] = Field(default_factory=lambda: ["instruction", "response"])
 
 
+class ShortcutSpec(Strict):
+    """The build fails when an answer-blind baseline (ffdata.shortcuts) beats chance by more
+    than max_gain on a pool of at least min_items items."""
+
+    max_gain: float = Field(default=0.05, ge=0, le=1)
+    min_items: int = Field(default=50, ge=1)
+
+
 class Manifest(Strict):
     name: str
     version: str
@@ -89,6 +97,7 @@ class Manifest(Strict):
     options: dict[str, Any] = Field(default_factory=dict)  # builder-specific switches
     output: OutputSpec
     decontamination: DecontamSpec = Field(default_factory=DecontamSpec)
+    shortcuts: ShortcutSpec | None = None  # answer-blind baseline gate (docs/audits.md)
 
     @model_validator(mode="after")
     def _unique_sources(self):
