@@ -1,16 +1,38 @@
--- Reconciliation: every input row is kept or dropped with a reason (ffdata audit NAME runs this
--- with the views shards, dropped, build, reasons focused on one set).
+-- Reconciliation: every input (a row read, or an item a generator produced) is kept, dropped
+-- with a reason, or expanded into generated items; ffdata audit NAME runs this with the views
+-- shards, dropped, build, reasons focused on one set. The build computes these counts as it
+-- reads and fails when they disagree; here they are checked again against the files.
 
--- Totals: the build record's input = kept + dropped, checked against the files themselves
-SELECT b.reconciliation.input AS input,
+-- Totals: input = read + generated = kept + dropped + expanded, and the files hold what the
+-- record says (rows in shards, rows in the dropped file)
+SELECT b.reconciliation.read AS read,
+       b.reconciliation.generated AS generated,
+       b.reconciliation.input AS input,
        b.reconciliation.kept AS kept,
        b.reconciliation.dropped AS dropped,
+       b.reconciliation.expanded AS expanded,
        (SELECT count(*) FROM shards) AS rows_in_shards,
        (SELECT count(*) FROM dropped) AS rows_in_dropped_file,
-       b.reconciliation.input = b.reconciliation.kept + b.reconciliation.dropped
+       b.reconciliation.input = b.reconciliation.read + b.reconciliation.generated
+         AND b.reconciliation.input
+             = b.reconciliation.kept + b.reconciliation.dropped + b.reconciliation.expanded
          AND b.reconciliation.dropped = (SELECT count(*) FROM dropped)
          AND b.rows = (SELECT count(*) FROM shards) AS ok
 FROM build b;
+
+-- Per source: the record's ledger, and its dropped rows against the dropped file
+WITH ledger AS (
+  SELECT unnest(map_keys(b.reconciliation.by_source)) AS source,
+         unnest(map_values(b.reconciliation.by_source)) AS e
+  FROM build b
+), in_file AS (SELECT source, count(*) AS rows FROM dropped GROUP BY source)
+SELECT l.source, l.e.read AS read, l.e.generated AS generated, l.e.kept AS kept,
+       l.e.dropped AS dropped, l.e.expanded AS expanded,
+       coalesce(f.rows, 0) AS dropped_in_file,
+       l.e.read + l.e.generated = l.e.kept + l.e.dropped + l.e.expanded
+         AND l.e.dropped = coalesce(f.rows, 0) AS ok
+FROM ledger l LEFT JOIN in_file f USING (source)
+ORDER BY l.source;
 
 -- Dropped rows by reason and source (from _dropped.parquet)
 SELECT reason, source, count(*) AS rows,

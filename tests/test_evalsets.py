@@ -195,6 +195,7 @@ def test_a_build_resolves_the_eval_set_source_once_and_records_it(tmp_path, monk
     m = write_gsm8k_manifest(tmp_path / "p", rows=60, rows_per_shard=500, decontam=["gsm8k"])
     built, _ = B.build_set("gsm8k_sft", m, root=str(tmp_path / "root"), quiet=True)
     assert built.record["evalset_source"] == "bundled"
-    assert calls == ["auto"]  # once, by build_set; never again by the context or a worker
+    # "auto" (a network probe) resolved once, by build_set; never again by the context or a worker
+    assert [c for c in calls if c == "auto"] == ["auto"]
     inputs = built.record["inputs"]["decontamination"]["evalsets"]
     assert {v["source"] for v in inputs.values()} == {"bundled"}

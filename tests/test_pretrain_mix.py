@@ -193,5 +193,21 @@ def test_executors_are_chosen_from_manifest_or_cli(tmp_path, monkeypatch):
     from ffdata.build import fingerprint
 
     m2 = load_manifest(manifest)
-    assert fingerprint(m, {}, "b", "1") == fingerprint(m2, {}, "b", "1")
+    assert fingerprint(m, {}, "b", "1", "c") == fingerprint(m2, {}, "b", "1", "c")
     assert np.__name__ == "numpy"
+
+
+def test_a_source_with_share_or_weight_0_is_downsampled_to_nothing_and_recorded(tmp_path):
+    """A group's share of 0 (or a source's weight of 0) failed reconciliation: its rows were
+    neither selected nor recorded as downsampled. Now every row is dropped as downsampled."""
+    shares = {"fineweb": 0.68, "c4": 0.17, "wikipedia": 0.07, "clean_web": 0.08, "news": 0.0}
+    manifest = make_tiny_project(tmp_path / "proj", targets={"shares": shares},
+                                 options={"dedup": {"exact": True, "url": False, "minhash": False}})  # fmt: skip
+    s, _ = build_set("pretrain_mix", manifest, root=str(tmp_path / "root"), quiet=True)
+    rec = s.record["reconciliation"]["by_source"]["news"]
+    assert rec["read"] > 0 and rec["kept"] == 0 and rec["dropped"] == rec["read"]
+    dropped = pq.read_table(s.dropped_path()).to_pylist()
+    news = [d for d in dropped if d["source"] == "news"]
+    assert len(news) == rec["read"]
+    assert "downsampled" in {d["reason"] for d in news}
+    assert s.record["counts"]["tokens_by_source"].get("news", 0) == 0

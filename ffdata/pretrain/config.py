@@ -179,9 +179,10 @@ def load_config(manifest: Manifest, origin: str = "") -> PretrainConfig:
             raise _err(origin, f"targets.shares: group {group!r} has a share but no source")
         wsum = sum(p.weight for p in members)
         for p in members:
-            if wsum <= 0:
+            if wsum <= 0 and shares[group] > 0:
                 raise _err(origin, f"group {group!r}: sampling weights sum to 0")
-            p.share = shares[group] * p.weight / wsum
+            # a group with share 0 (or a source with weight 0) gets no tokens: downsampled whole
+            p.share = shares[group] * p.weight / wsum if wsum > 0 else 0.0
             p.target_tokens = round(total * p.share)
 
     filters = {}

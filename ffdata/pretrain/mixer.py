@@ -121,6 +121,7 @@ def plan_mix(cfg: PretrainConfig, tokens_dir: Path, plan_dir: Path) -> dict:
             sel_rows.append(rows)
             sel_copy.append(np.full(len(rows), c, np.int16))
         need = target - full * available
+        taken = np.zeros(0, np.int64)
         if need > slack:
             order = np.argsort(
                 _keys(cfg.seed, "select", src.name, table["doc_id"], rows, full), kind="stable"
@@ -128,9 +129,9 @@ def plan_mix(cfg: PretrainConfig, tokens_dir: Path, plan_dir: Path) -> dict:
             taken = _fill(lengths, order, need, slack)
             sel_rows.append(rows[taken])
             sel_copy.append(np.full(len(taken), full, np.int16))
-            if full == 0:
-                left = np.setdiff1d(np.arange(len(rows)), taken)
-                downsampled.append((src.name, rows[left]))
+        if full == 0 and len(rows):  # a share or weight of 0 downsamples the source to nothing
+            left = np.setdiff1d(np.arange(len(rows)), taken)
+            downsampled.append((src.name, rows[left]))
         got = sum(int(lengths[np.searchsorted(rows, r)].sum()) for r in sel_rows) if sel_rows else 0
         if abs(got - target) > slack:
             raise FFDataError(
