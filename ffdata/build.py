@@ -6,7 +6,6 @@ builder's version; the set is stored under it, so building the same recipe twice
 
 import importlib
 import importlib.metadata
-import json
 import platform
 import shutil
 import sys
@@ -24,7 +23,7 @@ from ffdata.hashing import sha256_json
 from ffdata.locks import locked
 from ffdata.manifest import Manifest, load_manifest, project_dir
 from ffdata.records import RECORD_SCHEMA
-from ffdata.sets import BUILD_RECORD, LATEST, BuiltSet, SetWriter
+from ffdata.sets import BuiltSet, SetWriter, find_complete, publish_set
 from ffdata.sources import input_hash, open_source
 from ffdata.storage import open_storage
 
@@ -292,16 +291,19 @@ def build_set(
     storage = open_storage(root or manifest.output.root)
     layout = manifest.output.path.strip("/")
     prefix = f"{layout}/{fp}"
-    if storage.exists(f"{prefix}/{BUILD_RECORD}") and not force:
-        return _found(storage, layout, fp), False
+    # "Already built" only for a whole set (its record as published, every file in place);
+    # a damaged one is built again into a new generation.
+    if not force and (found := find_complete(storage, layout, fp)) is not None:
+        return found, False
+    storage.check_root()  # a missing S3 bucket fails now, not after the build
     # One build of a recipe at a time on this machine: two would share (and delete) one
     # staging folder. A second build waits, then finds the set the first published.
     say_wait = (
         None if quiet else lambda: print(f"waiting for another build of {prefix}", file=sys.stderr)
     )
     with locked(storage.lock_path(prefix), on_wait=say_wait) as waited:
-        if waited and not force and storage.exists(f"{prefix}/{BUILD_RECORD}"):
-            return _found(storage, layout, fp), False  # the other build made it
+        if waited and not force and (found := find_complete(storage, layout, fp)) is not None:
+            return found, False  # the other build made it
         staging = storage.staging_dir(prefix)
         shutil.rmtree(staging, ignore_errors=True)  # leftovers of a killed build
         # A builder may store its own row layout (tokenized SFT, preference pairs): module SCHEMA.
@@ -353,14 +355,4 @@ def build_set(
                 "build_and_write": round(t_write - t_build, 3),
             },
         }
-        (staging / BUILD_RECORD).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-        storage.publish_dir(staging, prefix, BUILD_RECORD)
-        storage.write_bytes(f"{layout}/{LATEST}", fp.encode())
-        return BuiltSet(storage, prefix, record), True
-
-
-def _found(storage, layout: str, fp: str) -> BuiltSet:
-    prefix = f"{layout}/{fp}"
-    record = json.loads(storage.read_bytes(f"{prefix}/{BUILD_RECORD}"))
-    storage.write_bytes(f"{layout}/{LATEST}", fp.encode())
-    return BuiltSet(storage, prefix, record)
+        return publish_set(storage, staging, layout, fp, record), True

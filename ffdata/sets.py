@@ -1,10 +1,17 @@
-"""Built sets on storage: writing shards + build record, and finding, verifying, reading them.
+"""Built sets on storage: writing shards + build record, and publishing, finding, verifying,
+reading them.
 
-A set is `<root>/<layout>/<fingerprint>/` holding zstd Parquet shards, `_dropped.parquet` and
-`_build.json`. The build record is written last: a prefix without it is not a set.
+A set is addressed as `<root>/<layout>/<fingerprint>/`. Its files live in a generation folder
+`<layout>/<fingerprint>/g-<n>/` (zstd Parquet shards, `_dropped.parquet`, `_build.json`), and the
+pointer `<layout>/<fingerprint>/_current.json` names the generation and the sha256 of its
+`_build.json`. The pointer is written in one atomic step (a rename locally, one PUT on S3) after
+every file of the generation is in place, so a reader or a rebuild sees the old set or the new
+one, never part of one; older generations are removed only after the switch.
 """
 
 import json
+import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,12 +22,14 @@ import pyarrow.parquet as pq
 from ffdata.errors import FFDataError
 from ffdata.hashing import sha256_bytes, sha256_file
 from ffdata.records import DROPPED_SCHEMA, RECORD_SCHEMA
-from ffdata.storage import LocalStorage, open_storage
+from ffdata.storage import LocalStorage, fault_point, open_storage
 from ffdata.tokenizer import encode_batch
 
 BUILD_RECORD = "_build.json"
 DROPPED_FILE = "_dropped.parquet"
+CURRENT = "_current.json"
 LATEST = "latest"
+GENERATION = re.compile(r"g-[0-9]+")
 
 
 def write_parquet(rows: list[dict], schema: pa.Schema, path: Path) -> None:
@@ -46,6 +55,10 @@ class SetWriter:
         staging.mkdir(parents=True, exist_ok=True)
 
     def add(self, part: str, record: dict) -> None:
+        if part in self.tables:  # _flush writes a part's tables only: these rows would be lost
+            raise FFDataError(
+                f"builder error: part {part!r}: rows added both as tables and one by one"
+            )
         buf = self.buffers.setdefault(part, [])
         buf.append(record)
         if len(buf) >= self.rows_per_shard:
@@ -55,7 +68,9 @@ class SetWriter:
         """Add many rows whose columns are already built (no per-row conversion): the same
         shards, byte for byte, as adding the rows one by one."""
         if self.buffers.get(part):
-            raise ValueError(f"part {part!r}: rows added both one by one and as tables")
+            raise FFDataError(
+                f"builder error: part {part!r}: rows added both one by one and as tables"
+            )
         tables = self.tables.setdefault(part, [])
         tables.append(table.cast(self.schema))
         while sum(t.num_rows for t in tables) >= self.rows_per_shard:
@@ -120,11 +135,22 @@ class SetWriter:
         return self.shards
 
 
+def file_entry(folder: Path, name: str) -> dict:
+    """How the build record lists a file: path, bytes, sha256 and, for Parquet, rows."""
+    path = folder / name
+    entry = {"path": name, "bytes": path.stat().st_size, "sha256": sha256_file(path)}
+    if name.endswith(".parquet"):
+        entry["rows"] = pq.read_metadata(path).num_rows
+    return entry
+
+
 @dataclass
 class BuiltSet:
     storage: object
-    prefix: str  # "<layout>/<fingerprint>"
+    prefix: str  # "<layout>/<fingerprint>/g-<n>": the generation folder holding the files
     record: dict = field(repr=False)
+    pointer: dict = field(default_factory=dict, repr=False)  # the `_current.json` it was read by
+    record_sha256: str = field(default="", repr=False)  # of the `_build.json` bytes read
 
     @property
     def name(self) -> str:
@@ -135,8 +161,13 @@ class BuiltSet:
         return self.record["fingerprint"]
 
     @property
-    def layout(self) -> str:
+    def address(self) -> str:
+        """`<layout>/<fingerprint>`: how users name this build."""
         return self.prefix.rsplit("/", 1)[0]
+
+    @property
+    def layout(self) -> str:
+        return self.address.rsplit("/", 1)[0]
 
     @property
     def uri(self) -> str:
@@ -154,9 +185,18 @@ class BuiltSet:
             out.append(self._fetch_checked(shard["path"], shard["sha256"]))
         return out
 
+    def _dropped_entry(self) -> dict:
+        entry = self.record.get("dropped", {}).get("file")
+        if not entry:
+            raise FFDataError(f"{self._describe(BUILD_RECORD)}: lists no {DROPPED_FILE}")
+        return entry
+
     def dropped_path(self) -> Path | None:
-        key = f"{self.prefix}/{DROPPED_FILE}"
-        return self.storage.fetch(key) if self.storage.exists(key) else None
+        entry = self._dropped_entry()
+        return self._fetch_checked(entry["path"], entry["sha256"])
+
+    def _describe(self, name: str) -> str:
+        return self.storage.describe(f"{self.prefix}/{name}")
 
     def _fetch_checked(self, name: str, sha: str) -> Path:
         path = self.storage.fetch(f"{self.prefix}/{name}")
@@ -165,15 +205,75 @@ class BuiltSet:
             path = self.storage.fetch(f"{self.prefix}/{name}")
         return path
 
+    def _entries(self) -> list[dict]:
+        """Every file the record lists: shards, their payloads, the dropped rows."""
+        out = []
+        for shard in self.record["shards"]:
+            out.append(shard)
+            if "payload" in shard:  # companion file of the shard (pretraining token shards)
+                out.append(shard["payload"])
+        out.append(self._dropped_entry())
+        return out
+
+    def check_complete(self) -> None:
+        """Cheap checks (one listing, no hashing): the record is the one the pointer names, and
+        the generation folder holds exactly the files it lists, each with its size."""
+        record_key = f"{self.prefix}/{BUILD_RECORD}"
+        if self.record_sha256 != self.pointer.get("record_sha256"):
+            raise FFDataError(
+                f"{self.storage.describe(record_key)}: edited after publishing (sha256 "
+                f"{self.record_sha256[:12]}…, {CURRENT} names "
+                f"{str(self.pointer.get('record_sha256'))[:12]}…)"
+            )
+        if self.record.get("fingerprint") != self.address.rsplit("/", 1)[-1]:
+            raise FFDataError(
+                f"{self.storage.describe(record_key)}: fingerprint "
+                f"{str(self.record.get('fingerprint'))[:12]}… is not the folder's"
+            )
+        found = self.storage.list_sizes(self.prefix)
+        found.pop(record_key, None)
+        listed = {f"{self.prefix}/{e['path']}": e["bytes"] for e in self._entries()}
+        missing = sorted(k.rsplit("/", 1)[-1] for k in listed.keys() - found.keys())
+        if missing:
+            raise FFDataError(
+                f"{self.uri}: {len(missing)} file(s) listed in {BUILD_RECORD} missing: "
+                + ", ".join(missing)
+            )
+        extra = sorted(k[len(self.prefix) + 1 :] for k in found.keys() - listed.keys())
+        if extra:
+            raise FFDataError(
+                f"{self.uri}: {len(extra)} file(s) not listed in {BUILD_RECORD}: "
+                + ", ".join(extra)
+            )
+        for key, size in listed.items():
+            if found[key] != size:
+                raise FFDataError(
+                    f"{self.storage.describe(key)}: {found[key]} bytes, {BUILD_RECORD} says {size}"
+                )
+
     def verify(self) -> list[dict]:
-        """Re-hash every shard against the build record; raise on the first mismatch."""
-        checked = []
+        """Check all the record states against the files, raising on the first difference: its
+        own sha256 (kept in the pointer), exactly the listed files, each file's sha256, and row
+        counts re-read from the Parquet footers. Returns the shards checked."""
+        self.check_complete()
         for shard in self.record["shards"]:
             self._verify_file(shard)
-            if "payload" in shard:  # companion file of the shard (pretraining token shards)
+            if "payload" in shard:
                 self._verify_file(shard["payload"])
-            checked.append(shard)
-        return checked
+        dropped = self._dropped_entry()
+        self._verify_file(dropped)
+        rows = sum(s["rows"] for s in self.record["shards"])
+        if self.record.get("rows") != rows:
+            raise FFDataError(
+                f"{self._describe(BUILD_RECORD)}: rows {self.record.get('rows')}, "
+                f"its shards hold {rows}"
+            )
+        if self.record["dropped"].get("total") != dropped["rows"]:
+            raise FFDataError(
+                f"{self._describe(BUILD_RECORD)}: dropped total "
+                f"{self.record['dropped'].get('total')}, {DROPPED_FILE} holds {dropped['rows']}"
+            )
+        return list(self.record["shards"])
 
     def payload_paths(self) -> list[Path]:
         """Local paths of the shards' payload files (the pretraining token shards), in order."""
@@ -183,21 +283,26 @@ class BuiltSet:
             if "payload" in s
         ]
 
-    def _verify_file(self, shard: dict) -> None:
-        key = f"{self.prefix}/{shard['path']}"
-        if not self.storage.exists(key):
-            raise FFDataError(
-                f"{self.storage.describe(key)}: shard listed in {BUILD_RECORD} is missing"
-            )
+    def _verify_file(self, entry: dict) -> None:
+        key = f"{self.prefix}/{entry['path']}"
         if isinstance(self.storage, LocalStorage):
-            digest = sha256_file(self.storage.path(key))
+            source = self.storage.path(key)
+            digest = sha256_file(source)
         else:
-            digest = sha256_bytes(self.storage.read_bytes(key))
-        if digest != shard["sha256"]:
+            data = self.storage.read_bytes(key)
+            digest, source = sha256_bytes(data), pa.BufferReader(data)
+        if digest != entry["sha256"]:
             raise FFDataError(
                 f"{self.storage.describe(key)}: sha256 mismatch "
-                f"(build record {shard['sha256'][:12]}…, file {digest[:12]}…)"
+                f"(build record {entry['sha256'][:12]}…, file {digest[:12]}…)"
             )
+        if entry["path"].endswith(".parquet"):
+            rows = pq.read_metadata(source).num_rows  # the footer, not the record, says how many
+            if rows != entry.get("rows"):
+                raise FFDataError(
+                    f"{self.storage.describe(key)}: {rows} rows in its Parquet footer, "
+                    f"{BUILD_RECORD} says {entry.get('rows')}"
+                )
 
     def read_table(self, part: str | None = None) -> pa.Table:
         paths = self.shard_paths(part)
@@ -206,45 +311,140 @@ class BuiltSet:
         return pa.concat_tables(pq.read_table(p) for p in paths)
 
 
-def _is_set_record(key: str) -> bool:
-    parts = key.split("/")
-    return parts[-1] == BUILD_RECORD and "_staging" not in parts and len(parts) >= 3
+def generations(storage, address: str) -> list[str]:
+    """The generation folders under `<layout>/<fingerprint>`, published or left by a kill."""
+    names = {key[len(address) + 1 :].split("/", 1)[0] for key in storage.list(address)}
+    return sorted((n for n in names if GENERATION.fullmatch(n)), key=lambda n: int(n[2:]))
+
+
+def publish_set(storage, staging: Path, layout: str, fp: str, record: dict) -> BuiltSet:
+    """Publish a finished staging folder as the set `<layout>/<fp>`, in steps that each leave
+    a whole set visible (the old one until step 3, then the new one):
+    1. the shards and `_dropped.parquet` go to a new generation folder `g-<n>`;
+    2. its `_build.json` is written last;
+    3. `_current.json` (generation + record sha256) switches readers over in one atomic write;
+    4. `<layout>/latest` names the fingerprint; 5. the other generations are removed."""
+    address = f"{layout}/{fp}"
+    old = generations(storage, address)
+    gen = f"g-{int(old[-1][2:]) + 1 if old else 1}"
+    prefix = f"{address}/{gen}"
+    record["dropped"]["file"] = file_entry(staging, DROPPED_FILE)
+    raw = (json.dumps(record, indent=2, sort_keys=True) + "\n").encode()
+    storage.put_dir(staging, prefix)
+    storage.write_bytes(f"{prefix}/{BUILD_RECORD}", raw)
+    fault_point("switch")
+    pointer = {"generation": gen, "record_sha256": sha256_bytes(raw)}
+    storage.write_bytes(
+        f"{address}/{CURRENT}", (json.dumps(pointer, sort_keys=True) + "\n").encode()
+    )
+    fault_point("latest")
+    storage.write_bytes(f"{layout}/{LATEST}", fp.encode())
+    for g in old:  # the previous set and any generation a killed build left
+        storage.delete_prefix(f"{address}/{g}")
+    return BuiltSet(storage, prefix, record, pointer, pointer["record_sha256"])
+
+
+def load_set(storage, address: str) -> BuiltSet | None:
+    """The set published at `<layout>/<fingerprint>`, None if there is none; FFDataError naming
+    the file when its pointer or build record cannot be read."""
+    key = f"{address}/{CURRENT}"
+    if not storage.exists(key):
+        return None
+    try:
+        pointer = json.loads(storage.read_bytes(key))
+        gen, digest = pointer["generation"], pointer["record_sha256"]
+        if not (isinstance(gen, str) and GENERATION.fullmatch(gen) and isinstance(digest, str)):
+            raise ValueError
+    except (ValueError, KeyError, TypeError):
+        raise FFDataError(f"{storage.describe(key)}: unreadable set pointer") from None
+    record_key = f"{address}/{gen}/{BUILD_RECORD}"
+    raw = storage.read_bytes(record_key)
+    try:
+        record = json.loads(raw)
+        if not isinstance(record, dict) or not all(
+            k in record for k in ("set", "fingerprint", "shards")
+        ):
+            raise ValueError
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise FFDataError(
+            f"{storage.describe(record_key)}: unreadable build record (empty, truncated or "
+            "not a build record)"
+        ) from None
+    return BuiltSet(storage, f"{address}/{gen}", record, pointer, sha256_bytes(raw))
+
+
+def find_complete(storage, layout: str, fp: str) -> BuiltSet | None:
+    """The published set `<layout>/<fp>` when it is whole (`check_complete`); None when there is
+    none, or when it is damaged (said on stderr: the caller builds it again)."""
+    try:
+        built = load_set(storage, f"{layout}/{fp}")
+        if built is None:
+            return None
+        built.check_complete()
+    except FFDataError as e:
+        print(f"warning: {e}; building it again", file=sys.stderr)
+        return None
+    storage.write_bytes(f"{layout}/{LATEST}", fp.encode())
+    return built
+
+
+def scan_sets(storage) -> tuple[list["BuiltSet"], list[str]]:
+    """Every published set under the root, and one line per set whose pointer or record cannot
+    be read (that set is left out; the others are not affected)."""
+    sets, problems = [], []
+    for key in storage.list(""):
+        parts = key.split("/")
+        if parts[-1] != CURRENT or len(parts) < 3 or "_staging" in parts:
+            continue
+        try:
+            built = load_set(storage, key.rsplit("/", 1)[0])
+        except FFDataError as e:
+            problems.append(str(e))
+            continue
+        if built is not None:
+            sets.append(built)
+    sets.sort(key=lambda s: (s.name, s.record.get("built_at", ""), s.fingerprint))
+    return sets, problems
 
 
 def list_sets(root=None) -> list[BuiltSet]:
     storage = root if hasattr(root, "list") else open_storage(root)
-    sets = []
-    for key in storage.list(""):
-        if _is_set_record(key):
-            record = json.loads(storage.read_bytes(key))
-            sets.append(BuiltSet(storage, key.rsplit("/", 1)[0], record))
-    return sorted(sets, key=lambda s: (s.name, s.record.get("built_at", ""), s.fingerprint))
+    sets, problems = scan_sets(storage)
+    for problem in problems:
+        print(f"warning: {problem}; set skipped", file=sys.stderr)
+    return sets
 
 
 def latest_fingerprint(storage, layout: str) -> str | None:
     key = f"{layout}/{LATEST}"
-    return storage.read_bytes(key).decode().strip() if storage.exists(key) else None
+    if not storage.exists(key):
+        return None
+    return storage.read_bytes(key).decode("utf-8", "replace").strip() or None
 
 
 def open_set(root, ref: str) -> BuiltSet:
     """`name` (its latest build), `name@<fingerprint prefix>`, or `<layout>/<fingerprint>`."""
     storage = root if hasattr(root, "list") else open_storage(root)
     name, _, fp = ref.partition("@")
-    candidates = list_sets(storage)
-    by_prefix = [s for s in candidates if s.prefix == ref.strip("/")]
-    if by_prefix:
-        return by_prefix[0]
+    candidates, problems = scan_sets(storage)
+    by_address = [s for s in candidates if ref.strip("/") in (s.address, s.prefix)]
+    if by_address:
+        return by_address[0]
+    # A set whose pointer or record cannot be read is not a candidate: say so on a miss.
+    unreadable = f"; unreadable: {' | '.join(problems)}" if problems else ""
     named = [s for s in candidates if s.name == name]
     if not named:
         known = sorted({s.name for s in candidates})
         raise FFDataError(
             f"no built set {name!r} under {storage.uri} (built sets: {known or 'none'})"
+            + unreadable
         )
     if fp:
         hits = [s for s in named if s.fingerprint.startswith(fp)]
         if len(hits) != 1:
             raise FFDataError(
                 f"{ref}: {len(hits)} builds of {name!r} match that fingerprint prefix"
+                + (unreadable if not hits else "")
             )
         return hits[0]
     latest = latest_fingerprint(storage, named[0].layout)
@@ -252,3 +452,15 @@ def open_set(root, ref: str) -> BuiltSet:
         if s.fingerprint == latest:
             return s
     return named[-1]
+
+
+def duckdb_path(path: str | Path) -> str:
+    """A path as a DuckDB SQL string literal that DuckDB reads as that one file: DuckDB globs
+    `*`, `?` and `[` in file names (a root `a*` would also read `ab/`), so each is bracketed."""
+    text = "".join(f"[{c}]" if c in "*?[" else c for c in Path(path).as_posix())
+    return "'" + text.replace("'", "''") + "'"
+
+
+def duckdb_paths(paths) -> str:
+    """`duckdb_path` for a list: a DuckDB list literal for read_parquet([...])."""
+    return "[" + ", ".join(duckdb_path(p) for p in paths) + "]"

@@ -8,11 +8,20 @@ files, so MinIO, R2 and moto work the same way; credentials never appear in erro
 import hashlib
 import os
 import shutil
+import signal
+import tempfile
 from pathlib import Path, PurePosixPath
 
 from ffdata.errors import FFDataError
 
 DEFAULT_ROOT = "artifacts/"
+
+
+def fault_point(name: str) -> None:
+    """Test hook: `FFDATA_FAULT=<name>` kills this process here with SIGKILL, as a lost node
+    would, so tests can stop a publish at each step."""
+    if os.environ.get("FFDATA_FAULT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _check_key(key: str) -> str:
@@ -46,29 +55,47 @@ class LocalStorage:
         """Write via a temp file and rename, so readers never see half a file."""
         target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, target)
+        # A unique temp name per writer: two writers of one key (`latest`) never share one.
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                os.fchmod(f.fileno(), 0o644)  # mkstemp's 0600 would hide the file from readers
+                f.write(data)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def check_root(self) -> None:
+        """Nothing to check before a build: the folder is created when the set is published."""
+
+    def list_sizes(self, prefix: str = "") -> dict[str, int]:
+        """Every file under the folder `prefix` (not its name-siblings): key -> bytes."""
+        base = self.path(prefix) if prefix else self.root
+        if not base.is_dir():
+            return {}
+        return {
+            p.relative_to(self.root).as_posix(): p.stat().st_size
+            for p in sorted(base.rglob("*"))
+            if p.is_file()
+        }
 
     def list(self, prefix: str = "") -> list[str]:
-        base = self.path(prefix) if prefix else self.root
-        if not base.exists():
-            return []
-        return sorted(p.relative_to(self.root).as_posix() for p in base.rglob("*") if p.is_file())
+        return sorted(self.list_sizes(prefix))
 
     def delete_prefix(self, prefix: str) -> None:
+        """Remove the folder `prefix`, file by file (fault point `delete` after each)."""
+        for key in self.list(prefix):
+            self.path(key).unlink(missing_ok=True)
+            fault_point("delete")
         shutil.rmtree(self.path(prefix), ignore_errors=True)
 
-    def publish_dir(self, local_dir: Path, prefix: str, last: str) -> None:
-        """Move a finished folder into place; `last` (the build record) is written last."""
+    def put_dir(self, local_dir: Path, prefix: str) -> None:
+        """Move a finished folder to `prefix` in one rename (`prefix` must not exist yet)."""
         final = self.path(prefix)
-        if final.exists():
-            shutil.rmtree(final)
         final.parent.mkdir(parents=True, exist_ok=True)
-        record = (local_dir / last).read_bytes()
-        (local_dir / last).unlink()
         os.replace(local_dir, final)
-        self.write_bytes(f"{prefix}/{last}", record)
+        fault_point("put")
 
     def fetch(self, key: str, cache_dir: Path | None = None) -> Path:
         """A local path for the object: on local storage, the file itself."""
@@ -145,33 +172,53 @@ class S3Storage:
         except (ClientError, BotoCoreError) as e:
             raise self._error(key, e) from None
 
-    def list(self, prefix: str = "") -> list[str]:
+    def check_root(self) -> None:
+        """Fail before a build, not after it, when the bucket is missing or out of reach."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError as e:
+            code = e.response.get("Error", {}).get("Code", "")
+            what = "does not exist" if code in ("404", "NoSuchBucket", "NotFound") else code
+            raise FFDataError(f"s3://{self.bucket}: bucket {what} (S3 error {code})") from None
+        except BotoCoreError as e:
+            raise FFDataError(f"s3://{self.bucket}: S3 error {type(e).__name__}") from None
+
+    def list_sizes(self, prefix: str = "") -> dict[str, int]:
+        """Every object under the folder `prefix`: key -> bytes. The listing prefix ends in
+        '/', so root `ff` never lists the objects of its name-sibling `ff2`."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         full = self._key(prefix) if prefix else self.prefix
+        full = f"{full.rstrip('/')}/" if full else ""
         strip = len(self.prefix) + 1 if self.prefix else 0
-        keys = []
+        sizes = {}
         try:
             pages = self.client.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=full
             )
             for page in pages:
-                keys.extend(obj["Key"][strip:] for obj in page.get("Contents", []))
+                sizes.update((obj["Key"][strip:], obj["Size"]) for obj in page.get("Contents", []))
         except (ClientError, BotoCoreError) as e:
             raise self._error(prefix, e) from None
-        return sorted(keys)
+        return dict(sorted(sizes.items()))
+
+    def list(self, prefix: str = "") -> list[str]:
+        return list(self.list_sizes(prefix))
 
     def delete_prefix(self, prefix: str) -> None:
         for key in self.list(prefix):
             self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+            fault_point("delete")
 
-    def publish_dir(self, local_dir: Path, prefix: str, last: str) -> None:
-        """Upload every file, then the build record: the set is visible only once it lands."""
-        self.delete_prefix(prefix)
+    def put_dir(self, local_dir: Path, prefix: str) -> None:
+        """Upload a finished folder to `prefix` (fault point `put` after the first file), then
+        remove the local copy. Nothing names `prefix` until the caller switches a pointer."""
         for path in sorted(local_dir.rglob("*")):
-            if path.is_file() and path.name != last:
+            if path.is_file():
                 self.upload_file(path, f"{prefix}/{path.relative_to(local_dir).as_posix()}")
-        self.upload_file(local_dir / last, f"{prefix}/{last}")
+                fault_point("put")
         shutil.rmtree(local_dir, ignore_errors=True)
 
     def fetch(self, key: str, cache_dir: Path | None = None) -> Path:
@@ -180,21 +227,24 @@ class S3Storage:
         local = cache_dir / self.bucket / self._key(key)
         if not local.exists():
             local.parent.mkdir(parents=True, exist_ok=True)
-            tmp = local.with_name(f".{local.name}.tmp")
-            tmp.write_bytes(self.read_bytes(key))
+            fd, tmp = tempfile.mkstemp(dir=local.parent, prefix=f".{local.name}.", suffix=".tmp")
+            with os.fdopen(fd, "wb") as f:
+                f.write(self.read_bytes(key))
             os.replace(tmp, local)
         return local
 
-    def staging_dir(self, prefix: str) -> Path:
-        import tempfile
+    def _local_name(self, prefix: str) -> str:
+        return hashlib.sha256(f"{self.bucket}/{self._key(prefix)}".encode()).hexdigest()[:32]
 
-        return Path(tempfile.mkdtemp(prefix="ffdata-stage-"))
+    def staging_dir(self, prefix: str) -> Path:
+        """One staging folder per set in the local cache: a build killed mid-way leaves it
+        where the next build of the set finds it and starts it afresh (and none leak)."""
+        return default_cache_dir() / "staging" / self._local_name(prefix)
 
     def lock_path(self, prefix: str) -> Path:
         """The file `build_set` locks while it builds `prefix`: in the local cache, so it
         keeps apart builds on this machine (S3 itself has no lock)."""
-        name = hashlib.sha256(f"{self.bucket}/{self._key(prefix)}".encode()).hexdigest()[:32]
-        return default_cache_dir() / "locks" / f"{name}.lock"
+        return default_cache_dir() / "locks" / f"{self._local_name(prefix)}.lock"
 
 
 def default_cache_dir() -> Path:

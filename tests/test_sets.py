@@ -167,7 +167,7 @@ def test_build_cli_prints_path_and_fingerprint_then_is_a_noop(tmp_path):
     fp = next(
         line.split()[-1] for line in first.stdout.splitlines() if line.startswith("fingerprint")
     )
-    assert len(fp) == 64 and (tmp_path / "root/sft/gsm8k" / fp / "_build.json").exists()
+    assert len(fp) == 64 and (tmp_path / "root/sft/gsm8k" / fp / "g-1" / "_build.json").exists()
     assert (tmp_path / "root/sft/gsm8k/latest").read_text() == fp
     second = cli_build(m, tmp_path / "root")
     assert "already built" in second.stdout and fp in second.stdout
