@@ -93,6 +93,10 @@ def test_deepspeed_config_is_generated_and_overridable(tmp_path):
     assert cfg["gradient_clipping"] == 0.5
     assert cfg["bf16"]["enabled"] and cfg["zero_allow_untested_optimizer"]
     assert cfg["train_batch_size"] == 16 and cfg["gradient_accumulation_steps"] == 1
+    assert cfg["gradient_allreduce_op"] == "sum"  # the loss is divided by the step's tokens
+    mean = load_run(write_run(tmp_path / "m.yaml", deepspeed={"gradient_allreduce_op": "mean"}))
+    with pytest.raises(FFDataError, match="gradient_allreduce_op must stay 'sum'"):
+        deepspeed_config(mean, world_size=2, bf16=True)
 
 
 def test_lr_schedule_warmup_and_cosine(tmp_path):
@@ -203,6 +207,54 @@ def test_chunked_loss_matches_the_full_logits_loss():
             torch.testing.assert_close(g, r, rtol=1e-4, atol=1e-6)
     hf_loss, _ = grads(lambda: LMWithLoss(model, "hf")(ids, labels))
     assert hf_loss.item() == pytest.approx(ref_loss.item(), rel=1e-6)
+
+
+def matmuls(fn) -> int:
+    """Matrix products run by fn() (aten::mm, as the profiler records them)."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        fn()
+    return sum(e.count for e in prof.key_averages() if e.key == "aten::mm")
+
+
+def test_chunked_loss_computes_only_the_gradients_that_are_needed():
+    """Per chunk: the logits, then d/dhidden and d/dweight, each only when it is wanted."""
+    torch.manual_seed(0)
+    hidden = torch.randn(31, 8, requires_grad=True)
+    weight = torch.randn(50, 8, requires_grad=True)
+    labels = torch.randint(0, 50, (1, 31))
+    chunks = 5  # 30 positions predict a token (the last has none): chunks of 7
+    loss = lambda h, w: chunked_lm_loss(h.unsqueeze(0), w, labels, chunk=7)  # noqa: E731
+
+    assert matmuls(lambda: loss(hidden, weight)) == 3 * chunks  # training: both gradients
+    with torch.no_grad():  # evaluation: the logits only
+        assert matmuls(lambda: loss(hidden, weight)) == chunks
+        no_grad_value = loss(hidden, weight)
+    frozen = weight.detach()  # a frozen head (LoRA): no head gradient, not even discarded
+    assert matmuls(lambda: loss(hidden, frozen)) == 2 * chunks
+    assert matmuls(lambda: loss(hidden.detach(), weight)) == 2 * chunks
+
+    # what is computed is still right
+    out = loss(hidden, frozen)
+    out.backward()
+    assert frozen.grad is None and out.item() == pytest.approx(no_grad_value.item(), rel=1e-6)
+    ref_hidden = hidden.detach().requires_grad_()
+    ref = reference_lm_loss((ref_hidden @ weight.detach().t()).unsqueeze(0), labels)
+    ref.backward()
+    torch.testing.assert_close(hidden.grad, ref_hidden.grad, rtol=1e-5, atol=1e-7)
+
+
+def test_chunked_loss_divides_by_the_given_token_count():
+    """The trainer divides each micro batch's summed loss by the step's token count."""
+    torch.manual_seed(0)
+    model = build_model("tiny", None)
+    ids = torch.randint(0, 50257, (2, 20))
+    labels = ids.clone()
+    labels[:, :5] = IGNORE
+    n = int((shift_targets(labels) != IGNORE).sum())
+    mean = LMWithLoss(model)(ids, labels)
+    for kind in ("chunked", "hf"):
+        got = LMWithLoss(model, kind)(ids, labels, torch.tensor(4 * n))
+        assert got.item() == pytest.approx(mean.item() / 4, rel=1e-6), kind
 
 
 def test_2b_preset_is_the_ff_config():

@@ -160,6 +160,7 @@ def test_logit_distillation_run(repair_blocks, full_run, tmp_path):
     distillation loss of a fresh student on the first batch of the data order."""
     from ffllm.train.data import epoch_order, load_sft, micro_batches, step_indices
     from ffllm.train.distill import DistillLM
+    from ffllm.train.loss import labelled_count
     from ffllm.train.model import build_model
 
     teacher_dir = full_run[0] / "hf" / f"ckpt-{STEPS}"
@@ -188,12 +189,11 @@ def test_logit_distillation_run(repair_blocks, full_run, tmp_path):
     torch.manual_seed(run["seed"])
     student = build_model("tiny", None, dropout=0.0)
     module = DistillLM(student, build_model(None, str(teacher_dir)), 0.5, 2.0)
-    with torch.no_grad():
-        losses = [
-            module(examples.batch(m).input_ids, examples.batch(m).labels)
-            for m in micro_batches(idx, 0, 1, run["batch"]["micro"])
-        ]
-    assert logged["loss"] == pytest.approx(sum(losses).item() / len(losses), abs=1e-5)
+    batches = [examples.batch(m) for m in micro_batches(idx, 0, 1, run["batch"]["micro"])]
+    step_tokens = torch.tensor(sum(int(labelled_count(b.labels)) for b in batches))
+    with torch.no_grad():  # each micro batch's sum over the step's labelled tokens
+        losses = [module(b.input_ids, b.labels, step_tokens) for b in batches]
+    assert logged["loss"] == pytest.approx(sum(losses).item(), abs=1e-5)
 
 
 def test_a_second_start_of_a_running_run_stops_with_an_error(repair_blocks, tmp_path):

@@ -36,7 +36,8 @@ def write_run(path: Path, base: Path = TINY_REPAIR, **overrides) -> Path:
 
 def ffllm_train_command(manifest: Path, root: Path, runs: Path, env_extra: dict | None = None):
     """(argv, environment) of a single-process `ffllm train` run."""
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    rendezvous = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+    env = {k: v for k, v in os.environ.items() if k not in rendezvous}
     # One thread: on a small shared CI box, two OpenMP threads make these tiny ops 4× slower.
     env["OMP_NUM_THREADS"] = "1"
     env.update(env_extra or {})

@@ -181,6 +181,9 @@ def deepspeed_config(run: RunManifest, world_size: int, bf16: bool) -> dict:
         "gradient_accumulation_steps": run.batch.accumulation(world_size),
         "train_batch_size": run.batch.global_,
         "gradient_clipping": run.optim.grad_clip,
+        # Gradients of ranks add up: each micro loss is already divided by the whole step's
+        # token count (ffllm.train.step); "mean" would divide them by the rank count again.
+        "gradient_allreduce_op": "sum",
         # The optimizer is a client torch AdamW: naming one here makes DeepSpeed compile an op.
         "zero_allow_untested_optimizer": True,
         "zero_optimization": {
@@ -198,7 +201,13 @@ def deepspeed_config(run: RunManifest, world_size: int, bf16: bool) -> dict:
         "steps_per_print": 1_000_000_000,
         "wall_clock_breakdown": False,
     }
-    return deep_merge(config, run.deepspeed)
+    config = deep_merge(config, run.deepspeed)
+    if config["gradient_allreduce_op"] != "sum":
+        raise FFDataError(
+            "deepspeed.gradient_allreduce_op must stay 'sum': the loss is already divided by "
+            "the token count of the whole step, over all ranks"
+        )
+    return config
 
 
 def parse_run(data: Any, origin: str) -> RunManifest:

@@ -27,10 +27,15 @@ def response_logits(lm, input_ids: torch.Tensor, keep: torch.Tensor) -> torch.Te
 
 
 def distill_terms(
-    student: torch.Tensor, teacher: torch.Tensor, targets: torch.Tensor, temperature: float
+    student: torch.Tensor,
+    teacher: torch.Tensor,
+    targets: torch.Tensor,
+    temperature: float,
+    denominator: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean CE on the targets and mean T²-scaled KL(teacher ‖ student) over N positions."""
-    n = max(targets.numel(), 1)
+    """CE on the targets and T²-scaled KL(teacher ‖ student), summed over the N positions and
+    divided by `denominator` (default N: the means; the trainer passes the step's count)."""
+    n = max(targets.numel(), 1) if denominator is None else denominator
     ce = F.cross_entropy(student, targets, reduction="sum") / n
     kl = F.kl_div(
         F.log_softmax(student / temperature, dim=-1),
@@ -61,14 +66,16 @@ class DistillLM(nn.Module):
     def teacher(self):
         return self._teacher[0]
 
-    def terms(self, input_ids: torch.Tensor, labels: torch.Tensor):
+    def terms(self, input_ids: torch.Tensor, labels: torch.Tensor, denominator=None):
         targets = shift_targets(labels)
         keep = targets != IGNORE
         student = response_logits(self.lm, input_ids, keep)
         with torch.no_grad():
             teacher = response_logits(self.teacher, input_ids, keep)
-        return distill_terms(student, teacher, targets[keep], self.temperature)
+        return distill_terms(student, teacher, targets[keep], self.temperature, denominator)
 
-    def forward(self, input_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        ce, kl = self.terms(input_ids, labels)
+    def forward(
+        self, input_ids: torch.Tensor, labels: torch.Tensor, denominator: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        ce, kl = self.terms(input_ids, labels, denominator)
         return (1 - self.alpha) * ce + self.alpha * kl

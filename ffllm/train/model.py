@@ -65,7 +65,9 @@ def flops_per_token(n_params: int, n_layer: int, n_embd: int, seq_len: int) -> f
 
 
 class LMWithLoss(nn.Module):
-    """The GPT-2 body plus a loss head: forward(input_ids, labels) -> mean next-token loss.
+    """The GPT-2 body plus a loss head: forward(input_ids, labels[, denominator]) -> the
+    next-token loss summed over labelled positions and divided by `denominator` (default: their
+    number, the mean). The trainer passes the labelled-token count of the whole step.
 
     `chunked` runs the LM head and the loss in chunks (ffllm.train.loss); `hf` is the
     stock path (full logits), kept as the reference and the benchmark baseline.
@@ -76,8 +78,10 @@ class LMWithLoss(nn.Module):
         self.lm = lm
         self.loss = loss
 
-    def forward(self, input_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        if self.loss == "hf":
-            return self.lm(input_ids=input_ids, labels=labels).loss
+    def forward(
+        self, input_ids: torch.Tensor, labels: torch.Tensor, denominator: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        if self.loss == "hf":  # HF sums and divides by num_items_in_batch when it is given
+            return self.lm(input_ids=input_ids, labels=labels, num_items_in_batch=denominator).loss
         hidden = self.lm.transformer(input_ids=input_ids).last_hidden_state
-        return chunked_lm_loss(hidden, self.lm.lm_head.weight, labels)
+        return chunked_lm_loss(hidden, self.lm.lm_head.weight, labels, denominator=denominator)

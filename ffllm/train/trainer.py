@@ -31,6 +31,7 @@ from ffllm.train.distill import DistillLM
 from ffllm.train.extensions import default_extensions_dir, prebuild_ops
 from ffllm.train.loss import IGNORE, shift_targets
 from ffllm.train.model import LMWithLoss, build_model, count_params, flops_per_token
+from ffllm.train.step import optimizer_step
 
 # Test hook: the process SIGKILLs itself right after finishing this step (a real crash).
 KILL_ENV = "FFLLM_KILL_AFTER_STEP"
@@ -52,13 +53,6 @@ def prepare_environment() -> None:
     if "RANK" not in os.environ:
         os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1")
         os.environ.setdefault("MASTER_PORT", str(_free_port()))
-
-
-def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """A copy from pinned memory does not wait for the GPU; one from pageable memory can."""
-    if device.type != "cuda":
-        return t
-    return t.pin_memory().to(device, non_blocking=True)
 
 
 def resolve_sets(run: RunManifest, root: str) -> dict:
@@ -298,15 +292,10 @@ def train(manifest, root: str | None = None, runs_dir: str | Path | None = None)
         for group in engine.optimizer.param_groups:
             group["lr"] = lr
         idx = step_indices(order, in_epoch, run.batch.global_)
-        step_loss = torch.zeros((), device=device)
-        for micro in micro_batches(idx, rank, world, run.batch.micro):
-            batch = examples.batch(micro)
-            loss = engine(to_device(batch.input_ids, device), to_device(batch.labels, device))
-            engine.backward(loss)
-            engine.step()  # DeepSpeed steps the optimizer at the accumulation boundary only
-            step_loss += loss.detach()
-            window_tokens += batch.n_tokens
-        window_loss += step_loss / accum
+        batches = [examples.batch(m) for m in micro_batches(idx, rank, world, run.batch.micro)]
+        # this rank's share of the step's mean loss per labelled token (ffllm.train.step)
+        window_loss += optimizer_step(engine, batches, device, world)
+        window_tokens += sum(b.n_tokens for b in batches)
         window_steps += 1
         done = step + 1
         is_last = done == stop
@@ -329,7 +318,7 @@ def train(manifest, root: str | None = None, runs_dir: str | Path | None = None)
             record = {
                 "step": done,
                 "epoch": epoch,
-                "loss": stats[0].item() / world / window_steps,
+                "loss": stats[0].item() / window_steps,
                 "lr": lr,
                 "grad_norm": None if norm is None else float(norm),
                 "tokens": int(stats[1].item()),
