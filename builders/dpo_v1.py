@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from ffdata.adapters import pair_adapter, require_pinned
 from ffdata.cleaning import ExactDedup, dedup_key, normalize
+from ffdata.manifest import PositiveCount, Strict
 from ffdata.records import SYSTEM_PROMPT, record_id, render_prompt
 from ffdata.tokenizer import tiktoken_encoding
 
@@ -40,6 +41,13 @@ PAIR_SCHEMA = pa.schema(
 )
 SCHEMA = PAIR_SCHEMA
 BATCH = 2048
+
+
+class Options(Strict):
+    max_tokens: PositiveCount = 1024
+
+
+OPTIONS = Options  # checked by ffdata.manifest.check_builder_keys
 
 
 def build_pairs(ctx) -> None:
@@ -70,8 +78,8 @@ def build_pairs(ctx) -> None:
                 pair.chosen.strip(),
                 pair.rejected.strip(),
             )
-            if not (instruction and chosen and rejected):
-                ctx.drop(spec.name, idx, "empty_turn")
+            if not (instruction and chosen and rejected):  # or malformed: the adapter says
+                ctx.drop(spec.name, idx, pair.meta.get("problem", "empty_turn"))
                 continue
             if normalize(chosen) == normalize(rejected):
                 ctx.drop(spec.name, idx, "identical_pair")

@@ -7,9 +7,21 @@ the final `#### N` line becomes "The answer is N."
 import re
 
 from ffdata.errors import FFDataError
+from ffdata.manifest import PositiveCount, Strict
 from ffdata.records import make_record
 
 VERSION = "1"
+
+
+class Targets(Strict):
+    rows: PositiveCount | None = None  # the rows the set holds; a build short of them fails
+
+    def expected_rows(self) -> int | None:
+        return self.rows
+
+
+TARGETS = Targets  # checked by ffdata.manifest.check_builder_keys / check_shortfall
+
 _CALC = re.compile(r"<<[^>]*>>")
 _FINAL = re.compile(r"\n#### (.+)$")
 

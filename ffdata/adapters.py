@@ -13,9 +13,13 @@ Conversation adapters (SFT) read the sources' real schemas:
 | `alpaca`       | Alpaca layout                      | `instruction`, `input`, `output`                   |
 | `gsm8k`        | openai/gsm8k                       | `question`, `answer` (calculator marks removed)    |
 
-A missing or mistyped field is an input error (FFDataError naming source, row and field): the
-manifest points at data in another schema. Content problems (an empty turn, an unknown speaker,
-no answer) are not errors: the builder drops the row with a reason.
+Each adapter first checks the row against its source layout (ffdata.layouts: strict field
+types). A missing or mistyped field raises MalformedRow (an FFDataError naming source, row and
+field); the adapters that builders get from `conversation_adapter` / `question_adapter` /
+`pair_adapter` turn it into a row the builder drops with the reason `malformed:<field>`, so one
+bad row of a million is quarantined, never turned into text ("None"). Content problems (an
+empty turn, an unknown speaker, no answer) are not errors either: the builder drops the row with
+a reason.
 
 Multi-turn rule (the Alpaca template has one instruction and one response):
 - system turns leave the turn list; the first one is kept in `meta.source_system` (the record's
@@ -31,10 +35,12 @@ Question adapters (distillation) give a `Question`: the prompt text, the gold re
 and its format.
 """
 
+import functools
 import re
 from dataclasses import dataclass, field
 
-from ffdata.errors import FFDataError
+from ffdata import layouts
+from ffdata.errors import FFDataError, MalformedRow
 from ffdata.formats import LETTERS, render_mcq
 
 ROLES = {
@@ -71,25 +77,42 @@ class Question:
 
 def _field(row: dict, name: str, kind: type | tuple, where: str):
     if name not in row:
-        raise FFDataError(f"{where}: field {name!r} is missing")
+        raise MalformedRow(name, "is missing", where)
     value = row[name]
-    if not isinstance(value, kind):
+    if value is None or isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
         names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
-        raise FFDataError(f"{where}: field {name!r} should be {names}, got {type(value).__name__}")
+        got = "is null" if value is None else f"should be {names}, got {type(value).__name__}"
+        raise MalformedRow(name, got, where)
     return value
+
+
+def layout(name: str):
+    """Check the row against layouts.LAYOUTS[name] before the adapter reads it."""
+
+    def wrap(adapt):
+        @functools.wraps(adapt)
+        def checked(row: dict, where: str):
+            layouts.check(name, row, where)
+            return adapt(row, where)
+
+        return checked
+
+    return wrap
 
 
 def _turns(items: list, where: str, fname: str, role_key: str, text_key: str) -> Conversation:
     messages, problem = [], ""
     for i, turn in enumerate(items):
         if not isinstance(turn, dict):
-            raise FFDataError(f"{where}: field {fname!r}[{i}] should be an object")
-        role = _field(turn, role_key, str, f"{where}: {fname}[{i}]")
+            raise MalformedRow(
+                f"{fname}.{i}", f"should be object, got {type(turn).__name__}", where
+            )
+        role = _field(turn, role_key, str, where)
         text = turn.get(text_key)
         if text is None:
             text = ""
         if not isinstance(text, str):
-            raise FFDataError(f"{where}: field {fname}[{i}].{text_key} should be str")
+            raise MalformedRow(f"{fname}.{i}.{text_key}", "should be str", where)
         if role not in ROLES:
             problem = problem or f"unknown_role:{role}"
             continue
@@ -100,6 +123,7 @@ def _turns(items: list, where: str, fname: str, role_key: str, text_key: str) ->
 # ------------------------------------------------------------------------- conversation adapters
 
 
+@layout("openhermes")
 def openhermes(row: dict, where: str) -> Conversation:
     conv = _turns(
         _field(row, "conversations", list, where), where, "conversations", "from", "value"
@@ -110,10 +134,12 @@ def openhermes(row: dict, where: str) -> Conversation:
     return conv
 
 
+@layout("ultrachat")
 def ultrachat(row: dict, where: str) -> Conversation:
     return _turns(_field(row, "messages", list, where), where, "messages", "role", "content")
 
 
+@layout("wildchat")
 def wildchat(row: dict, where: str) -> Conversation:
     conv = _turns(
         _field(row, "conversation", list, where), where, "conversation", "role", "content"
@@ -124,6 +150,7 @@ def wildchat(row: dict, where: str) -> Conversation:
     return conv
 
 
+@layout("numinamath")
 def numinamath(row: dict, where: str) -> Conversation:
     if isinstance(row.get("messages"), list) and row["messages"]:
         conv = _turns(row["messages"], where, "messages", "role", "content")
@@ -138,6 +165,7 @@ def numinamath(row: dict, where: str) -> Conversation:
     return conv
 
 
+@layout("openthoughts")
 def openthoughts(row: dict, where: str) -> Conversation:
     system = _field(row, "system", str, where)
     conv = _turns(
@@ -148,6 +176,7 @@ def openthoughts(row: dict, where: str) -> Conversation:
     return conv
 
 
+@layout("ultrainteract")
 def ultrainteract(row: dict, where: str) -> Conversation:
     instruction = _field(row, "instruction", str, where)
     response = _field(row, "response", str, where)
@@ -162,10 +191,11 @@ def alpaca_instruction(row: dict, where: str) -> str:
     instruction = _field(row, "instruction", str, where)
     extra = row.get("input") or ""
     if not isinstance(extra, str):
-        raise FFDataError(f"{where}: field 'input' should be str")
+        raise MalformedRow("input", "should be str", where)
     return f"{instruction.strip()}\n\n{extra.strip()}" if extra.strip() else instruction
 
 
+@layout("alpaca")
 def alpaca(row: dict, where: str) -> Conversation:
     output = _field(row, "output", str, where)
     return Conversation(
@@ -190,6 +220,7 @@ def gsm8k_solution(answer: str) -> tuple[str, str] | None:
     return f"{steps}\nThe answer is {final}.", final
 
 
+@layout("gsm8k")
 def gsm8k(row: dict, where: str) -> Conversation:
     question = _field(row, "question", str, where)
     solved = gsm8k_solution(_field(row, "answer", str, where))
@@ -212,9 +243,25 @@ CONVERSATION_ADAPTERS = {
 }
 
 
+def _quarantining(adapt, unusable):
+    """`adapt` for a builder: a malformed row becomes `unusable(reason)`, an object the builder
+    drops with that reason (Conversation.problem, Question/Pair meta 'problem')."""
+
+    @functools.wraps(adapt)
+    def safe(row: dict, where: str):
+        try:
+            return adapt(row, where)
+        except MalformedRow as e:
+            return unusable(e.reason)
+
+    return safe
+
+
 def conversation_adapter(name: str):
     try:
-        return CONVERSATION_ADAPTERS[name]
+        return _quarantining(
+            CONVERSATION_ADAPTERS[name], lambda reason: Conversation([], problem=reason)
+        )
     except KeyError:
         raise FFDataError(
             f"unknown adapter {name!r} (known: {sorted(CONVERSATION_ADAPTERS)})"
@@ -262,26 +309,35 @@ def to_instruction_response(conv: Conversation) -> tuple[str, str, dict] | str:
 # ------------------------------------------------------------------------- question adapters
 
 
+def _index(value: int | str, name: str, where: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise MalformedRow(name, f"should be an option number, got {value!r}", where) from None
+
+
 def _letter_mcq(question: str, options: list[str], answer_idx: int, where: str, **meta) -> Question:
     if not 0 <= answer_idx < len(options):
-        raise FFDataError(f"{where}: answer index {answer_idx} outside {len(options)} options")
+        raise MalformedRow("answer", f"index {answer_idx} outside {len(options)} options", where)
     return Question(
         render_mcq(question, options), LETTERS[answer_idx], "mcq_letter", meta=dict(meta)
     )
 
 
+@layout("hellaswag")
 def q_hellaswag(row: dict, where: str) -> Question:
     ctx = _field(row, "ctx", str, where)
     endings = _field(row, "endings", list, where)
     label = row.get("label")
     if label in (None, ""):
-        raise FFDataError(f"{where}: field 'label' is empty (an unlabelled test row?)")
+        raise MalformedRow("label", "is empty (an unlabelled test row?)", where)
     stem = f"Which ending completes the description best?\n{ctx.strip()}"
-    q = _letter_mcq(stem, [str(e) for e in endings], int(label), where)
+    q = _letter_mcq(stem, [str(e) for e in endings], _index(label, "label", where), where)
     q.category = str(row.get("activity_label") or "")
     return q
 
 
+@layout("mmlu")
 def q_mmlu(row: dict, where: str) -> Question:
     if isinstance(row.get("train"), dict):  # cais/mmlu auxiliary_train nests each row
         row = row["train"]
@@ -289,12 +345,13 @@ def q_mmlu(row: dict, where: str) -> Question:
     choices = _field(row, "choices", list, where)
     answer = _field(row, "answer", (int, str), where)
     if isinstance(answer, str):
-        answer = LETTERS.index(answer) if answer in LETTERS else int(answer)
+        answer = LETTERS.index(answer) if answer in LETTERS else _index(answer, "answer", where)
     q = _letter_mcq(question, [str(c) for c in choices], answer, where)
     q.category = str(row.get("subject") or "")
     return q
 
 
+@layout("arc")
 def q_arc(row: dict, where: str) -> Question:
     question = _field(row, "question", str, where)
     choices = _field(row, "choices", dict, where)
@@ -302,17 +359,18 @@ def q_arc(row: dict, where: str) -> Question:
     texts = _field(choices, "text", list, f"{where}: choices")
     key = _field(row, "answerKey", str, where)
     if key not in labels:
-        raise FFDataError(f"{where}: field 'answerKey' {key!r} is not one of {labels}")
+        raise MalformedRow("answerKey", f"{key!r} is not one of {labels}", where)
     return _letter_mcq(
         question, [str(t) for t in texts], labels.index(key), where, id=row.get("id")
     )
 
 
+@layout("gsm8k")
 def q_gsm8k(row: dict, where: str) -> Question:
     question = _field(row, "question", str, where)
     solved = gsm8k_solution(_field(row, "answer", str, where))
     if solved is None:
-        raise FFDataError(f"{where}: field 'answer' has no '#### <answer>' line")
+        raise MalformedRow("answer", "has no '#### <answer>' line", where)
     return Question(question, solved[1], "numeric", meta={"solution": solved[0]})
 
 
@@ -329,6 +387,7 @@ def boxed(solution: str) -> str:
     return ""
 
 
+@layout("math")
 def q_math(row: dict, where: str) -> Question:
     problem = _field(row, "problem", str, where)
     solution = _field(row, "solution", str, where)
@@ -346,10 +405,11 @@ def q_openhermes(row: dict, where: str) -> Question:
     return Question(turns[0]["content"].strip(), turns[1]["content"].strip(), "free")
 
 
+@layout("truthfulqa")
 def q_truthfulqa(row: dict, where: str) -> Question:
     question = row.get("question", row.get("Question"))
     if not isinstance(question, str):
-        raise FFDataError(f"{where}: field 'question' is missing")
+        raise MalformedRow("question", "is missing", where)
     return Question(question, str(row.get("best_answer", row.get("Best Answer", ""))), "short_fact")
 
 
@@ -366,7 +426,10 @@ QUESTION_ADAPTERS = {
 
 def question_adapter(name: str):
     try:
-        return QUESTION_ADAPTERS[name]
+        return _quarantining(
+            QUESTION_ADAPTERS[name],
+            lambda reason: Question("", "", "free", meta={"problem": reason}),
+        )
     except KeyError:
         raise FFDataError(
             f"unknown question adapter {name!r} (known: {sorted(QUESTION_ADAPTERS)})"
@@ -386,6 +449,7 @@ class Pair:
     meta: dict = field(default_factory=dict)
 
 
+@layout("ultrafeedback")
 def p_ultrafeedback(row: dict, where: str) -> Pair:
     """argilla/ultrafeedback-binarized-preferences: mean preference ratings as scores."""
     return Pair(
@@ -398,23 +462,25 @@ def p_ultrafeedback(row: dict, where: str) -> Pair:
     )
 
 
+@layout("alpaca_farm")
 def p_alpaca_farm(row: dict, where: str) -> Pair:
     """tatsu-lab/alpaca_farm preference splits: `preference` names the better output (1 or 2)."""
     out1 = _field(row, "output_1", str, where)
     out2 = _field(row, "output_2", str, where)
     pref = _field(row, "preference", int, where)
     if pref not in (1, 2):
-        raise FFDataError(f"{where}: field 'preference' should be 1 or 2, got {pref}")
+        raise MalformedRow("preference", f"should be 1 or 2, got {pref}", where)
     chosen, rejected = (out1, out2) if pref == 1 else (out2, out1)
     return Pair(alpaca_instruction(row, where), chosen, rejected)
 
 
+@layout("pairs")
 def p_pairs(row: dict, where: str) -> Pair:
     """The plain `prompt, chosen, rejected` layout (optional `score_chosen`/`score_rejected`)."""
     scores = [row.get("score_chosen"), row.get("score_rejected")]
     for name, s in zip(("score_chosen", "score_rejected"), scores, strict=True):
         if s is not None and not isinstance(s, int | float):
-            raise FFDataError(f"{where}: field {name!r} should be a number")
+            raise MalformedRow(name, "should be a number", where)
     return Pair(
         _field(row, "prompt", str, where),
         _field(row, "chosen", str, where),
@@ -428,7 +494,9 @@ PAIR_ADAPTERS = {"ultrafeedback": p_ultrafeedback, "alpaca_farm": p_alpaca_farm,
 
 def pair_adapter(name: str):
     try:
-        return PAIR_ADAPTERS[name]
+        return _quarantining(
+            PAIR_ADAPTERS[name], lambda reason: Pair("", "", "", meta={"problem": reason})
+        )
     except KeyError:
         raise FFDataError(
             f"unknown pair adapter {name!r} (known: {sorted(PAIR_ADAPTERS)})"

@@ -1,16 +1,28 @@
-"""Declarative set manifests: pydantic v2 models loaded from YAML with `yaml.safe_load`.
+"""Declarative set manifests: pydantic v2 models loaded from YAML with a strict safe loader.
 
 Unknown keys are errors, and every validation error names the manifest file, the field path
-and what was expected.
+and what was expected. The loader also refuses duplicate keys (YAML would keep the last one
+silently) and aliases (`*name`: an alias bomb expands to billions of nodes), naming the line.
+A builder may declare its `targets` and `options` as pydantic models (module attributes
+TARGETS / OPTIONS, built from `Count` and `Strict`): `check_builder_keys` validates them before
+the build reads anything, so a misspelt key (`row:`), a count of -5, 10.5, "100" or 1e12 stops
+the build instead of shaping it; `check_shortfall` refuses a set with fewer rows than its
+targets ask (TARGETS.expected_rows).
 """
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
 
 from ffdata.errors import FFDataError
+
+# Counts in a manifest are plain integers (not 10.5, "100" or true) with a sane upper bound,
+# checked before anything is allocated: a typo of 1e12 must not grow a list until the box dies.
+MAX_COUNT = 100_000_000
+Count = Annotated[StrictInt, Field(ge=0, le=MAX_COUNT)]
+PositiveCount = Annotated[StrictInt, Field(gt=0, le=MAX_COUNT)]
 
 LoaderKind = Literal["hf", "jsonl", "parquet", "csv", "table", "generator"]
 # hub repo files a source may name (`files`), by type: the `datasets` builder that reads them
@@ -32,14 +44,29 @@ class SourceSpec(Strict):
     # loader "hf": files of the repo read as they are (sources.hub_file_urls)
     files: list[str] | None = None
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")  # pins a local file
-    count: int | None = Field(default=None, ge=0)
+    count: Count | None = None
     fraction: float | None = Field(default=None, ge=0, le=1)
     weight: float | None = Field(default=None, ge=0)
     adapter: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
+    # A row whose fields have the wrong type (ffdata.layouts): quarantined as `malformed:<field>`
+    # (unset or "drop"), or the build stops at `file:line: field ... is null` ("error"; the
+    # layout is `adapter`, or the source name).
+    on_malformed: Literal["drop", "error"] | None = None
+    # Rows over these limits are quarantined (too_large, too_deep); unset: ffdata.sources defaults
+    max_row_bytes: Annotated[StrictInt, Field(gt=0, le=1 << 30)] | None = None
+    max_depth: Annotated[StrictInt, Field(gt=0, le=200)] | None = None
 
     @model_validator(mode="after")
     def _check_loader_fields(self):
+        if self.on_malformed == "error":
+            from ffdata.layouts import LAYOUTS
+
+            if (self.adapter or self.name) not in LAYOUTS:
+                raise ValueError(
+                    "on_malformed 'error' checks the row layout named by 'adapter' (or the "
+                    f"source name), one of {sorted(LAYOUTS)}; got {self.adapter or self.name!r}"
+                )
         if self.loader == "hf":
             if not self.uri:
                 raise ValueError("loader 'hf' needs 'uri' (the hub dataset id)")
@@ -66,7 +93,7 @@ class SourceSpec(Strict):
 
 class OutputSpec(Strict):
     path: str  # layout path under the storage root, e.g. "repair" or "sft/shards_v2"
-    rows_per_shard: int = Field(default=50_000, gt=0)
+    rows_per_shard: PositiveCount = 50_000
     root: str | None = None  # default storage root; the CLI's --root wins
 
 
@@ -78,6 +105,11 @@ class DecontamSpec(Strict):
     fields: list[str] = Field(default_factory=lambda: ["instruction", "response"])
 
 
+class ErrataSpec(Strict):
+    path: str  # CSV of known source errors and their corrections (ffdata.errata)
+    sha256: str
+
+
 class ShortcutSpec(Strict):
     """The build fails when an answer-blind baseline (ffdata.shortcuts) beats chance by more
     than max_gain on a pool of at least min_items items."""
@@ -87,16 +119,18 @@ class ShortcutSpec(Strict):
 
 
 class Manifest(Strict):
-    name: str
+    name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
     version: str
-    builder: str | None = None  # defaults to the set name
+    # a module of builders/ (defaults to the set name): a plain name, never a dotted path
+    builder: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     description: str = ""
-    seed: int = 0
+    seed: StrictInt = 0
     sources: list[SourceSpec] = Field(default_factory=list)
     targets: dict[str, Any] = Field(default_factory=dict)  # builder-specific quotas
     options: dict[str, Any] = Field(default_factory=dict)  # builder-specific switches
     output: OutputSpec
     decontamination: DecontamSpec = Field(default_factory=DecontamSpec)
+    errata: ErrataSpec | None = None
     shortcuts: ShortcutSpec | None = None  # answer-blind baseline gate (docs/audits.md)
 
     @model_validator(mode="after")
@@ -114,24 +148,53 @@ class Manifest(Strict):
         raise FFDataError(f"manifest {self.name!r} has no source named {name!r}")
 
 
-def _describe(err: dict) -> str:
-    loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+def _describe(err: dict, prefix: str = "") -> str:
+    loc = prefix + ".".join(str(p) for p in err["loc"]) or "(top level)"
     if err["type"] == "extra_forbidden":
         return f"{loc}: unknown key"
     if err["type"] == "missing":
         return f"{loc}: required field is missing"
-    return f"{loc}: {err['msg']} (got {err.get('input')!r})"
+    got = repr(err.get("input"))
+    got = got if len(got) <= 80 else got[:77] + "..."
+    return f"{loc}: {err['msg']} (got {got})"
 
 
-def validate(model: type[BaseModel], data: Any, origin: str, what: str = "manifest"):
-    """Validate YAML data into `model`; errors name the file and every bad field path."""
+def validate(model: type[BaseModel], data: Any, origin: str, what: str = "manifest", prefix=""):
+    """Validate YAML data into `model`; errors name the file and every bad field path
+    (`prefix`: where `data` sits in the file, e.g. "targets.")."""
     if not isinstance(data, dict):
         raise FFDataError(f"{origin}: a {what} must be a YAML mapping, got {type(data).__name__}")
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        problems = "; ".join(_describe(err) for err in e.errors())
+        problems = "; ".join(_describe(err, prefix) for err in e.errors())
         raise FFDataError(f"{origin}: invalid {what}: {problems}") from None
+
+
+class _Refused(Exception):
+    def __init__(self, mark, message: str):
+        super().__init__(f"line {mark.line + 1}: {message}")
+
+
+class StrictLoader(yaml.SafeLoader):
+    """yaml.SafeLoader without aliases and duplicate keys."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise _Refused(event.start_mark, f"alias *{event.anchor} (aliases are not allowed)")
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, list | dict):
+                continue  # unhashable: SafeLoader reports it
+            if key in seen:
+                raise _Refused(key_node.start_mark, f"duplicate key {key!r}")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def read_yaml(path: str | Path, what: str = "manifest") -> Any:
@@ -139,11 +202,15 @@ def read_yaml(path: str | Path, what: str = "manifest") -> Any:
     if not path.exists():
         raise FFDataError(f"{path}: {what} not found")
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=StrictLoader)  # noqa: S506
     except UnicodeDecodeError as e:
         raise FFDataError(f"{path}: not valid UTF-8 at byte {e.start}") from None
+    except _Refused as e:
+        raise FFDataError(f"{path}: {e}") from None
     except yaml.YAMLError as e:
         raise FFDataError(f"{path}: YAML error: {str(e).splitlines()[0]}") from None
+    except RecursionError:
+        raise FFDataError(f"{path}: YAML nested too deeply") from None
 
 
 def parse_manifest(data: Any, origin: str) -> Manifest:
@@ -152,6 +219,34 @@ def parse_manifest(data: Any, origin: str) -> Manifest:
 
 def load_manifest(path: str | Path) -> Manifest:
     return parse_manifest(read_yaml(path), str(path))
+
+
+def check_builder_keys(manifest: Manifest, builder, origin: str) -> None:
+    """Validate `targets` and `options` against the builder's TARGETS / OPTIONS models (when it
+    declares them): unknown keys and bad counts are errors naming the file and the key."""
+    for section, attr in (("targets", "TARGETS"), ("options", "OPTIONS")):
+        model = getattr(builder, attr, None)
+        if model is not None:
+            validate(model, getattr(manifest, section), origin, section, prefix=f"{section}.")
+
+
+def check_shortfall(
+    manifest: Manifest, builder, rows: int, origin: str, dropped: dict | None = None
+) -> None:
+    """A set must hold rows, and at least as many as its targets ask (TARGETS.expected_rows);
+    `dropped` (reason -> rows) says where the missing rows went."""
+    model = getattr(builder, "TARGETS", None)
+    want = None
+    if model is not None and hasattr(model, "expected_rows"):
+        want = model.model_validate(manifest.targets).expected_rows()
+    if rows > 0 and (want is None or rows >= want):
+        return
+    asked = f"its targets ask for {want:,} ({want - rows:,} short)" if want else "no row at all"
+    top = sorted((dropped or {}).items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+    why = "; dropped: " + ", ".join(f"{r} {n:,}" for r, n in top) if top else ""
+    raise FFDataError(
+        f"{origin}: set {manifest.name!r} built {rows:,} rows, {asked}{why}; nothing published"
+    )
 
 
 def project_dir(manifest_path: str | Path) -> Path:

@@ -95,3 +95,46 @@ def test_yaml_and_encoding_errors_are_one_line(tmp_path):
     p.write_bytes(b"name: caf\xe9\n")
     with pytest.raises(FFDataError, match="UTF-8"):
         load_manifest(p)
+
+
+def test_duplicate_keys_are_errors_naming_file_line_and_key(tmp_path):
+    # YAML keeps the last of two equal keys silently: `seed: 1` then `seed: 2` built seed 2
+    p = write(tmp_path, BASE.replace('version: "1"', 'version: "1"\nseed: 1\nseed: 2'))
+    with pytest.raises(FFDataError, match=rf"{p}: line 5: duplicate key 'seed'"):
+        load_manifest(p)
+    nested = BASE.replace("    loader: jsonl\n", "    loader: jsonl\n    loader: csv\n")
+    with pytest.raises(FFDataError, match="line 7: duplicate key 'loader'"):
+        load_manifest(write(tmp_path, nested))
+
+
+def test_aliases_are_refused_so_an_alias_bomb_cannot_expand(tmp_path):
+    bomb = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 12):  # 10^12 nodes once expanded
+        prev = chr(ord("a") + i - 1)
+        bomb.append(f"{chr(ord('a') + i)}: &{chr(ord('a') + i)} [{', '.join(['*' + prev] * 10)}]")
+    text = BASE + "targets:\n" + "".join(f"  {line}\n" for line in bomb)
+    p = write(tmp_path, text)
+    with pytest.raises(FFDataError, match=rf"{p}: line 13: alias \*a \(aliases are not allowed\)"):
+        load_manifest(p)
+
+
+@pytest.mark.parametrize("builder", ["os.path", "../x", "builders.repair_blocks"])
+def test_builder_is_a_plain_module_name(tmp_path, builder):
+    p = write(tmp_path, BASE.replace('version: "1"', f'version: "1"\nbuilder: "{builder}"'))
+    with pytest.raises(FFDataError, match="builder: String should match"):
+        load_manifest(p)
+
+
+@pytest.mark.parametrize(
+    "field, value", [("seed", "1.5"), ("seed", '"3"'), ("count", "-1"), ("count", "2.0")]
+)
+def test_counts_and_seeds_are_integers(tmp_path, field, value):
+    text = (
+        BASE
+        if field == "seed"
+        else BASE.replace("    sha256:", f"    {field}: {value}\n    sha256:")
+    )
+    if field == "seed":
+        text = text.replace('version: "1"', f'version: "1"\nseed: {value}')
+    with pytest.raises(FFDataError, match=field):
+        load_manifest(write(tmp_path, text))

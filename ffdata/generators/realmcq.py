@@ -1,20 +1,34 @@
 """Real multiple-choice rows (ARC, OpenBookQA, MMLU auxiliary_train, GSM8K) as MCQ candidates.
 
-Each adapter turns one source row into a Candidate or raises ValueError with the reason the row
-cannot be used (the builder records it as a drop). The original option order is not kept: the
-builder moves the answer to a balanced letter.
+Each adapter turns one source row into a Candidate or raises ValueError "reason:detail" with
+why the row cannot be used (the builder records it as a drop). A row whose fields have the wrong
+type (`question: null`, an integer question, a null option) is `malformed` with the field in
+the detail, checked against its layout (ffdata.layouts) before any field is turned into text.
+The original option order is not kept: the builder moves the answer to a balanced letter.
 """
 
 import random
 import re
 
+from ffdata import layouts
+from ffdata.errors import MalformedRow
 from ffdata.generators.mcq import Candidate, near_numbers
 
 _FINAL = re.compile(r"\n#### (.+)$")
 
 
-def _clean(text) -> str:
-    return " ".join(str(text).split())
+def _clean(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _check(layout: str, row: dict) -> dict:
+    """The row (unwrapped) if it has the layout's field types; else ValueError
+    "malformed:<field> <problem>" (the builder's drop reason is `malformed`)."""
+    try:
+        layouts.check(layout, row)
+    except MalformedRow as e:
+        raise ValueError(f"malformed:{e.field} {e.problem}") from None
+    return layouts.unwrap(layout, row)
 
 
 def _from_options(source, idx, question, options, answer_index, category, extra=None):
@@ -38,6 +52,7 @@ def _from_options(source, idx, question, options, answer_index, category, extra=
 
 def arc(source: str, idx: int, row: dict, category: str) -> Candidate:
     """allenai/ai2_arc layout: question, choices{text,label}, answerKey (labels A-D or 1-4)."""
+    row = _check("arc", row)
     labels, texts = list(row["choices"]["label"]), list(row["choices"]["text"])
     key = str(row["answerKey"])
     if key not in labels:
@@ -48,6 +63,7 @@ def arc(source: str, idx: int, row: dict, category: str) -> Candidate:
 
 
 def openbookqa(source: str, idx: int, row: dict, category: str) -> Candidate:
+    row = _check("openbookqa", row)
     labels, texts = list(row["choices"]["label"]), list(row["choices"]["text"])
     key = str(row["answerKey"])
     if key not in labels:
@@ -66,16 +82,19 @@ def openbookqa(source: str, idx: int, row: dict, category: str) -> Candidate:
 def mmlu(source: str, idx: int, row: dict, category: str) -> Candidate:
     """cais/mmlu: question, choices (list), answer (int). The `auxiliary_train` config nests the
     row under a `train` key; the `all` config's auxiliary_train split does not."""
-    if isinstance(row.get("train"), dict):
-        row = row["train"]
-    subject = row.get("subject") or category
+    row = _check("mmlu", row)
+    subject = row.get("subject") if isinstance(row.get("subject"), str) else ""
+    answer = row["answer"]
+    if isinstance(answer, str) and not re.fullmatch(r"\d", answer):
+        raise ValueError(f"malformed:answer {answer!r} is not an option number")
     return _from_options(
-        source, idx, row["question"], list(row["choices"]), int(row["answer"]), subject or category
+        source, idx, row["question"], list(row["choices"]), int(answer), subject or category
     )
 
 
 def gsm8k(source: str, idx: int, row: dict, category: str, seed: int) -> Candidate:
     """A GSM8K train word problem asked as MCQ: the final number among three nearby numbers."""
+    row = _check("gsm8k", row)
     m = _FINAL.search(row["answer"])
     if not m:
         raise ValueError("malformed")
