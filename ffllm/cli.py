@@ -157,11 +157,15 @@ def merge(
     b: Annotated[str, typer.Argument(help="Checkpoint B (returned at t=1)")],
     t: Annotated[float, typer.Option("--t", help="Interpolation weight towards B")] = 0.5,
     out: Annotated[str, typer.Option("--out", help="Output folder")] = "merged",
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing non-empty --out folder")
+    ] = False,
 ):
-    """SLERP merge per tensor in fp32 (linear when nearly parallel); output loads with HF."""
+    """SLERP merge per tensor in fp32 (linear when nearly parallel); output loads with HF.
+    --out must not be, hold or lie inside an input, even with --force."""
     from ffllm.merge import merge_checkpoints
 
-    path = merge_checkpoints(a, b, t, out)
+    path = merge_checkpoints(a, b, t, out, force)
     counts = json.loads((path / "merge.json").read_text())["tensors"]
     print(f"merged: {path} (SLERP t={t} from {a} to {b})")
     print("tensors: " + ", ".join(f"{n} {how}" for how, n in counts.items()))

@@ -88,13 +88,32 @@ def merge_states(
     return out
 
 
-def merge_checkpoints(a: str | Path, b: str | Path, t: float, out: str | Path) -> Path:
-    """SLERP A→B at t; writes model.safetensors, A's config/tokenizer and merge.json to `out`."""
+def check_out(out: Path, inputs: tuple[Path, Path], force: bool) -> None:
+    """`out` is replaced whole, so it must not touch an input, even with --force (an --out
+    above both inputs used to delete them), and an existing non-empty folder needs --force."""
+    target = out.resolve()
+    for ckpt in inputs:
+        src = ckpt.resolve()
+        if target == src:
+            raise FFDataError(f"{out}: --out is the input {ckpt}; give a new folder")
+        if target in src.parents:
+            raise FFDataError(f"{out}: --out holds the input {ckpt}; give a new folder")
+        if src in target.parents:
+            raise FFDataError(f"{out}: --out lies inside the input {ckpt}; give a new folder")
+    if out.exists() and not force and (not out.is_dir() or any(out.iterdir())):
+        raise FFDataError(f"{out}: exists and is not empty; pass --force to replace it")
+
+
+def merge_checkpoints(
+    a: str | Path, b: str | Path, t: float, out: str | Path, force: bool = False
+) -> Path:
+    """SLERP A→B at t; writes model.safetensors, A's config/tokenizer and merge.json to `out`
+    (an existing non-empty `out` only with `force`; never one that is, holds or lies in an input).
+    """
     if not 0 <= t <= 1:
         raise FFDataError(f"--t must be within [0, 1], got {t}")
     a, b, out = check_checkpoint(a), check_checkpoint(b), Path(out)
-    if out.resolve() in (a.resolve(), b.resolve()):
-        raise FFDataError(f"{out}: --out must be a new folder, not one of the inputs")
+    check_out(out, (a, b), force)
     ca = json.loads((a / "config.json").read_text())
     cb = json.loads((b / "config.json").read_text())
     for k in ("model_type", "n_layer", "n_embd", "n_head", "vocab_size", "n_positions"):
@@ -104,8 +123,10 @@ def merge_checkpoints(a: str | Path, b: str | Path, t: float, out: str | Path) -
             )
     methods: dict[str, int] = {}
     merged = merge_states(read_state(a), read_state(b), t, (str(a), str(b)), methods)
-    if out.exists():
-        shutil.rmtree(out)
+    if out.is_dir() and not out.is_symlink():
+        shutil.rmtree(out)  # check_out: empty, or --force given
+    elif out.exists() or out.is_symlink():
+        out.unlink()
     out.mkdir(parents=True)
     for src in sorted(a.iterdir()):
         # config, generation config and tokenizer come from A; weights are the merge, and A's

@@ -98,3 +98,45 @@ def test_merge_refuses_mismatched_models(tmp_path):
         merge_checkpoints(a, a, 1.5, tmp_path / "m")
     with pytest.raises(FFDataError, match="new folder"):
         merge_checkpoints(a, a, 0.5, a)
+
+
+def test_out_that_exists_and_is_not_empty_needs_force(tmp_path):
+    a, b = tiny_ckpt(tmp_path / "a", 0), tiny_ckpt(tmp_path / "b", 1)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("someone's work")
+    with pytest.raises(FFDataError, match=r"out: exists and is not empty; pass --force"):
+        merge_checkpoints(a, b, 0.5, out)
+    assert (out / "notes.txt").read_text() == "someone's work"  # untouched
+
+    merge_checkpoints(a, b, 0.5, out, force=True)  # replaced as asked
+    assert not (out / "notes.txt").exists() and (out / "model.safetensors").exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert (merge_checkpoints(a, b, 0.5, empty) / "merge.json").exists()  # empty: no --force
+
+
+@pytest.mark.parametrize("where", ["parent", "input", "inside"])
+def test_out_that_is_holds_or_lies_in_an_input_is_refused_even_with_force(tmp_path, where):
+    a = tiny_ckpt(tmp_path / "ckpts" / "a", 0)
+    b = tiny_ckpt(tmp_path / "ckpts" / "b", 1)
+    out = {"parent": tmp_path / "ckpts", "input": b, "inside": a / "merged"}[where]
+    before = {p: p.read_bytes() for p in sorted((tmp_path / "ckpts").rglob("*")) if p.is_file()}
+    with pytest.raises(FFDataError, match=r"--out (holds|is|lies inside) the input"):
+        merge_checkpoints(a, b, 0.5, out, force=True)
+    after = {p: p.read_bytes() for p in sorted((tmp_path / "ckpts").rglob("*")) if p.is_file()}
+    assert after == before  # nothing deleted, nothing written
+
+
+def test_cli_merge_refuses_a_parent_of_the_inputs_in_one_line(tmp_path, capsys):
+    from ffllm.cli import app
+
+    a = tiny_ckpt(tmp_path / "ckpts" / "a", 0)
+    b = tiny_ckpt(tmp_path / "ckpts" / "b", 1)
+    capsys.readouterr()  # save_pretrained's progress bars
+    args = ["merge", str(a), str(b), "--out", str(tmp_path), "--force"]
+    with pytest.raises(SystemExit) as exit_info:
+        app(args, prog_name="ffllm")
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.startswith("error: ") and err.count("\n") == 1
+    assert "holds the input" in err and (a / "model.safetensors").exists()
