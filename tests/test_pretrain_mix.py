@@ -3,7 +3,6 @@ filters, dedup and executors): accounting, targets, decontamination, shards, det
 
 import json
 
-import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
@@ -55,7 +54,7 @@ def built(tmp_path_factory):
 def test_the_set_is_listed_and_verifies(built):
     base, _, s = built
     assert [x.fingerprint for x in list_sets(str(base / "root"))] == [s.fingerprint]
-    assert open_set(str(base / "root"), "pretrain_mix").address == f"pretrain/{s.fingerprint}"
+    assert open_set(str(base / "root"), "pretrain_mix").prefix == f"pretrain/{s.fingerprint}"
     assert len(s.verify()) == len(s.record["shards"]) > 1
     for shard, bin_path in zip(s.record["shards"], s.payload_paths(), strict=True):
         side = s.storage.path(f"{s.prefix}/{shard['path']}")
@@ -194,7 +193,6 @@ def test_executors_are_chosen_from_manifest_or_cli(tmp_path, monkeypatch):
 
     m2 = load_manifest(manifest)
     assert fingerprint(m, {}, "b", "1", "c") == fingerprint(m2, {}, "b", "1", "c")
-    assert np.__name__ == "numpy"
 
 
 def test_a_source_with_share_or_weight_0_is_downsampled_to_nothing_and_recorded(tmp_path):
