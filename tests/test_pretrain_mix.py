@@ -54,7 +54,7 @@ def built(tmp_path_factory):
 def test_the_set_is_listed_and_verifies(built):
     base, _, s = built
     assert [x.fingerprint for x in list_sets(str(base / "root"))] == [s.fingerprint]
-    assert open_set(str(base / "root"), "pretrain_mix").prefix == f"pretrain/{s.fingerprint}"
+    assert open_set(str(base / "root"), "pretrain_mix").address == f"pretrain/{s.fingerprint}"
     assert len(s.verify()) == len(s.record["shards"]) > 1
     for shard, bin_path in zip(s.record["shards"], s.payload_paths(), strict=True):
         side = s.storage.path(f"{s.prefix}/{shard['path']}")
