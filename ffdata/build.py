@@ -18,13 +18,21 @@ from pathlib import Path
 from tqdm import tqdm
 
 import ffdata
+from ffdata.codehash import code_digest
+from ffdata.errata import load_errata
 from ffdata.errors import FFDataError
 from ffdata.hashing import sha256_json
 from ffdata.locks import locked
-from ffdata.manifest import Manifest, load_manifest, project_dir
+from ffdata.manifest import (
+    Manifest,
+    check_builder_keys,
+    check_shortfall,
+    load_manifest,
+    project_dir,
+)
 from ffdata.records import RECORD_SCHEMA
 from ffdata.sets import BuiltSet, SetWriter, find_complete, publish_set
-from ffdata.sources import input_hash, open_source
+from ffdata.sources import Quarantined, input_hash, open_source
 from ffdata.storage import open_storage
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -54,26 +62,45 @@ def load_builder(name: str):
     return module
 
 
-UNSET_NOT_HASHED = ("files",)
+UNSET_NOT_HASHED = ("files", "on_malformed", "max_row_bytes", "max_depth")
 
 
-def build_inputs(manifest: Manifest, base_dir: Path) -> dict:
-    """What a build reads, by hash: each source, and the eval sets it decontaminates against."""
+def build_inputs(manifest: Manifest, base_dir: Path, evalset_source: str | None = None) -> dict:
+    """What a build reads, by hash: each source, the eval sets it decontaminates against (in the
+    copy `evalset_source` names: resolved once per build), the errata and the teacher."""
     inputs = {s.name: input_hash(s, base_dir) for s in manifest.sources}
     if manifest.decontamination.targets:
         # The eval sets decide what is dropped: their copy (bundle sha256 or hub revision)
         # and the matching rules are inputs too.
         from ffdata.decontam import VERSION as decontam_version
-        from ffdata.evalsets import describe_source
+        from ffdata.evalsets import describe_source, resolve_source
 
+        source = evalset_source or resolve_source()
         inputs["decontamination"] = {
             "version": decontam_version,
-            "evalsets": {t: describe_source(t) for t in manifest.decontamination.targets},
+            "evalsets": {t: describe_source(t, source) for t in manifest.decontamination.targets},
         }
+    if manifest.errata is not None:
+        inputs["errata"] = load_errata(manifest.errata, base_dir).digest
+    teacher = manifest.options.get("teacher")
+    if isinstance(teacher, dict) and teacher.get("backend", "reference") != "reference":
+        from ffdata.teacher import teacher_identity
+
+        inputs["teacher"] = teacher_identity(teacher, base_dir)
     return inputs
 
 
-def fingerprint(manifest: Manifest, inputs: dict[str, str], builder: str, version: str) -> str:
+def fingerprint(
+    manifest: Manifest, inputs: dict[str, str], builder: str, version: str, code: str
+) -> str:
+    """sha256 of the resolved recipe, its inputs, and the code that shapes its bytes (`code`:
+    ffdata.codehash.code_digest of the builder)."""
+    return sha256_json({"recipe": recipe_digest(manifest, inputs, builder, version), "code": code})
+
+
+def recipe_digest(manifest: Manifest, inputs: dict[str, str], builder: str, version: str) -> str:
+    """The fingerprint's recipe half: the resolved manifest, the inputs, the builder's name and
+    VERSION (what a user changes on purpose; the code half changes with every edit)."""
     # Where a set is stored and how its work is scheduled (options.executor) never change
     # its bytes, so neither is part of the recipe's hash.
     resolved = manifest.model_dump(
@@ -83,6 +110,8 @@ def fingerprint(manifest: Manifest, inputs: dict[str, str], builder: str, versio
         for key in UNSET_NOT_HASHED:  # fields added later: unset, they leave fingerprints alone
             if source.get(key) is None:
                 source.pop(key, None)
+    if resolved.get("errata") is None:
+        resolved.pop("errata", None)
     if resolved.get("shortcuts") is None:  # unset: fingerprints stay as they were
         resolved.pop("shortcuts", None)
     return sha256_json(
@@ -93,7 +122,14 @@ def fingerprint(manifest: Manifest, inputs: dict[str, str], builder: str, versio
 class BuildContext:
     """What a builder sees: its manifest, its sources, decontamination and the output parts."""
 
-    def __init__(self, manifest: Manifest, base_dir: Path, writer: SetWriter, quiet: bool = False):
+    def __init__(
+        self,
+        manifest: Manifest,
+        base_dir: Path,
+        writer: SetWriter,
+        quiet: bool = False,
+        evalset_source: str | None = None,
+    ):
         self.manifest = manifest
         self.base_dir = base_dir
         self.seed = manifest.seed
@@ -106,6 +142,13 @@ class BuildContext:
         # (source, reason) -> rows, when the builder wrote _dropped.parquet itself (drops_written)
         self.dropped_file_counts: Counter = Counter()
         self.rows_read: Counter = Counter()
+        self.generated_by_source: Counter = Counter()
+        self.generated_by_pool: Counter = Counter()
+        self.expanded_rows: dict[str, set[int]] = {}
+        # the eval-set copy this build decontaminates against, resolved once by build_set and
+        # handed to every worker (a worker resolving "auto" itself could see another copy)
+        self.evalset_source = evalset_source
+        self.errata = load_errata(manifest.errata, base_dir) if manifest.errata else None
         self.kept_by_source: Counter = Counter()
         self.dropped_by_source: Counter = Counter()
         self.counts = {k: Counter() for k in ("by_part", "by_block", "by_source", "by_format")}
@@ -116,10 +159,29 @@ class BuildContext:
     def read_source(self, name: str) -> Iterator[tuple[int, dict]]:
         """Rows of a manifest source; every row read must end up emitted or dropped."""
         spec = self.manifest.source(name)
-        _, rows = open_source(spec, self.base_dir)
+        _, rows = open_source(spec, self.base_dir, quarantine=True)
+        if self.errata is not None:
+            rows = self.errata.apply(name, rows)
         for idx, row in rows:
             self.rows_read[name] += 1
+            if isinstance(row, Quarantined):  # hostile text, oversized, too deep (sources.screen)
+                self.drop(name, idx, row.reason, row.detail)
+                continue
             yield idx, row
+        if self.errata is not None:
+            self.errata.check_all_applied(name)
+
+    def generated(
+        self, source: str, n: int = 1, *, pool: str | None = None, from_row: int | None = None
+    ) -> None:
+        """Count `n` items a generator produced as input of `source` (each must then be kept or
+        dropped, like a row read). `from_row`: the source row they were made from, which is then
+        spent ("expanded" into items) instead of being kept or dropped itself."""
+        self.generated_by_source[source] += n
+        if pool is not None:
+            self.generated_by_pool[pool] += n
+        if from_row is not None:
+            self.expanded_rows.setdefault(source, set()).add(int(from_row))
 
     def progress(self, items: Iterable, desc: str, total: int | None = None):
         return tqdm(items, desc=desc, total=total, disable=self.quiet, file=sys.stderr, leave=False)
@@ -131,7 +193,9 @@ class BuildContext:
         if self._decontam is None and spec.targets:
             from ffdata.decontam import Decontaminator
 
-            self._decontam = Decontaminator.load(targets=spec.targets)
+            self._decontam = Decontaminator.load(
+                targets=spec.targets, source=self.evalset_source or "auto"
+            )
         return self._decontam
 
     def keep(self, record: dict) -> bool:
@@ -224,31 +288,62 @@ class BuildContext:
 
     # --- accounting ---------------------------------------------------------------------------
     def reconcile(self) -> dict:
-        for source, read in self.rows_read.items():
-            handled = self.kept_by_source[source] + self.dropped_by_source[source]
-            if handled < read:
-                raise FFDataError(
-                    f"builder left {read - handled} of {read} rows of source {source!r} "
-                    "neither kept nor dropped"
+        """Every input of every source, counted as it was read or generated, ends up exactly once
+        kept, dropped, or expanded into generated items. `ok` is derived, never assumed: a row
+        emitted twice, both kept and dropped, or never accounted for fails the build."""
+        sources = sorted(
+            set(self.rows_read) | set(self.generated_by_source) | set(self.kept_by_source)
+            | set(self.dropped_by_source) | set(self.expanded_rows)
+        )  # fmt: skip
+        by_source, problems = {}, []
+        for s in sources:
+            expanded = len(self.expanded_rows.get(s, ()))
+            entry = {
+                "read": self.rows_read[s],
+                "generated": self.generated_by_source[s],
+                "input": self.rows_read[s] + self.generated_by_source[s],
+                "kept": self.kept_by_source[s],
+                "dropped": self.dropped_by_source[s],
+                "expanded": expanded,
+            }
+            out = entry["kept"] + entry["dropped"] + expanded
+            entry["ok"] = out == entry["input"]
+            by_source[s] = entry
+            if not entry["ok"]:
+                diff = out - entry["input"]
+                what = (
+                    f"{diff} more than its input (a row emitted twice, or kept and dropped)"
+                    if diff > 0
+                    else f"{-diff} rows neither kept nor dropped"
                 )
-        kept = sum(self.kept_by_source.values())
-        dropped = self.dropped_total
-        sources = sorted(set(self.kept_by_source) | set(self.dropped_by_source))
+                problems.append(
+                    f"source {s!r}: {entry['read']} read + {entry['generated']} generated = "
+                    f"{entry['input']} input, but {entry['kept']} kept + {entry['dropped']} "
+                    f"dropped + {expanded} expanded = {out}: {what}"
+                )
+            if expanded > entry["read"]:
+                problems.append(f"source {s!r}: {expanded} rows expanded but {entry['read']} read")
+        if problems:
+            more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise FFDataError(f"reconciliation failed: {problems[0]}{more}")
+        total = {k: sum(e[k] for e in by_source.values()) for k in
+                 ("read", "generated", "input", "kept", "dropped", "expanded")}  # fmt: skip
         return {
-            "input": kept + dropped,
-            "kept": kept,
-            "dropped": dropped,
-            "ok": True,
+            **total,
+            "ok": all(e["ok"] for e in by_source.values()),
             "rows_read": dict(sorted(self.rows_read.items())),
-            "by_source": {
-                s: {
-                    "input": self.kept_by_source[s] + self.dropped_by_source[s],
-                    "kept": self.kept_by_source[s],
-                    "dropped": self.dropped_by_source[s],
-                }
-                for s in sources
-            },
+            "generated_by_pool": dict(sorted(self.generated_by_pool.items())),
+            "by_source": by_source,
         }
+
+
+def resolve_evalset_source(manifest: Manifest) -> str | None:
+    """"hub" or "bundled" for a build that decontaminates, else None."""
+    if not manifest.decontamination.targets:
+        return None
+    from ffdata.evalsets import resolve_source
+
+    return resolve_source()
 
 
 def _versions() -> dict:
@@ -285,8 +380,13 @@ def build_set(
     base_dir = project_dir(manifest_path)
     builder_name = manifest.builder or manifest.name
     builder = load_builder(builder_name)
-    inputs = build_inputs(manifest, base_dir)
-    fp = fingerprint(manifest, inputs, builder_name, builder.VERSION)
+    check_builder_keys(manifest, builder, str(manifest_path))
+    # Resolved once, here: every worker decontaminates against this copy, and the record says
+    # which one it was (a failed load stops the build instead of falling back to another copy).
+    evalset_source = resolve_evalset_source(manifest)
+    inputs = build_inputs(manifest, base_dir, evalset_source)
+    code = code_digest(builder_name)
+    fp = fingerprint(manifest, inputs, builder_name, builder.VERSION, code["digest"])
 
     storage = open_storage(root or manifest.output.root)
     layout = manifest.output.path.strip("/")
@@ -310,7 +410,7 @@ def build_set(
         writer = SetWriter(
             staging, manifest.output.rows_per_shard, getattr(builder, "SCHEMA", RECORD_SCHEMA)
         )
-        ctx = BuildContext(manifest, base_dir, writer, quiet=quiet)
+        ctx = BuildContext(manifest, base_dir, writer, quiet=quiet, evalset_source=evalset_source)
         # For builders that run their own engine (pretrain_mix: datatrove) and keep resumable
         # work next to the set: where it goes and what it is called.
         ctx.fingerprint, ctx.storage, ctx.layout, ctx.staging = fp, storage, layout, staging
@@ -319,6 +419,8 @@ def build_set(
         builder.build(ctx)
         reconciliation = ctx.reconcile()
         shards = writer.close(None if ctx.dropped_file_counts else ctx.dropped)
+        rows = sum(s["rows"] for s in shards)
+        check_shortfall(manifest, builder, rows, str(manifest_path), ctx.dropped_by_reason())
         t_write = time.perf_counter()
         if manifest.shortcuts:  # answer-blind baselines: a set with a shortcut is not published
             from ffdata.shortcuts import check_build
@@ -333,6 +435,9 @@ def build_set(
             "fingerprint": fp,
             "builder": builder_name,
             "builder_version": builder.VERSION,
+            "code": code,
+            "evalset_source": evalset_source,
+            "errata_applied": ctx.errata.applied if ctx.errata else [],
             "manifest": manifest.model_dump(mode="json"),
             "manifest_file": manifest_path.name,
             "inputs": inputs,
