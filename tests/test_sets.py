@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -179,10 +180,13 @@ def test_build_cli_prints_path_and_fingerprint_then_is_a_noop(tmp_path):
     assert json.loads(show.stdout)["fingerprint"] == fp
 
 
-# Recipes and their fingerprints as of this writing. A build is found again by its fingerprint,
-# so a code change that alters how recipes are hashed (a new manifest field dumped as null, say)
-# would silently rebuild every set under a new name.
-PINNED_FINGERPRINTS = {
+# Recipes and the recipe half of their fingerprints (ffdata.build.recipe_digest: the resolved
+# manifest, its inputs, the builder and its VERSION) as of this writing. A build is found again
+# by its fingerprint, so a change to how recipes are hashed (a new manifest field dumped as
+# null, say) would silently rebuild every set under a new name. The code half of the
+# fingerprint changes with every edit of the code that shapes a set, on purpose, and is tested
+# below instead of pinned.
+PINNED_RECIPES = {
     "manifests/distill_v3.yaml": "f1d11719b9434fa60a3ff91a4e4afd1d2f5a8a81ddcdee7c3cb23dfd7e0d9728",
     "manifests/dpo_v1.yaml": "868520c0354a1576163a5590c23f8ae798c45259a13a73d8822c1ee176e8a080",
     "manifests/dpo_v2.yaml": "ad2221200ee1fbe823848312076ab5f10f13c9d9b19779da57df2cb75581b8c0",
@@ -199,21 +203,72 @@ PINNED_FINGERPRINTS = {
 }
 
 
-def test_recipe_fingerprints_change_only_with_the_recipe():
-    from ffdata.build import build_inputs, fingerprint, load_builder, project_dir
+def test_recipe_digests_change_only_with_the_recipe():
+    from ffdata.build import build_inputs, load_builder, project_dir, recipe_digest
     from ffdata.manifest import load_manifest
 
     repo = Path(__file__).resolve().parent.parent
-    for rel, pinned in PINNED_FINGERPRINTS.items():
+    for rel, pinned in PINNED_RECIPES.items():
         manifest = load_manifest(repo / rel)
         builder = manifest.builder or manifest.name
-        inputs = build_inputs(manifest, project_dir(repo / rel))
-        got = fingerprint(manifest, inputs, builder, load_builder(builder).VERSION)
+        inputs = build_inputs(manifest, project_dir(repo / rel), "bundled")
+        got = recipe_digest(manifest, inputs, builder, load_builder(builder).VERSION)
         assert got == pinned, (
-            f"{rel}: fingerprint {got[:12]}, pinned {pinned[:12]}. If the recipe, its inputs "
-            "or its builder's VERSION changed on purpose, update PINNED_FINGERPRINTS; if not, "
+            f"{rel}: recipe digest {got[:12]}, pinned {pinned[:12]}. If the recipe, its inputs "
+            "or its builder's VERSION changed on purpose, update PINNED_RECIPES; if not, "
             "the hashing changed and every built set would be rebuilt under a new name"
         )
+
+
+def test_an_edit_of_a_generator_changes_the_fingerprint_of_the_sets_it_shapes(tmp_path):
+    """The fingerprint hashed only the builder's VERSION: an edit of
+    ffdata/generators/numeric.py rebuilt nothing and published new bytes under the old name.
+    Now the code digest covers every project module the builder (and the runner) imports."""
+    from ffdata.build import fingerprint
+    from ffdata.codehash import code_digest
+    from ffdata.manifest import load_manifest
+
+    repo = Path(__file__).resolve().parent.parent
+    for pkg in ("builders", "ffdata"):
+        shutil.copytree(repo / pkg, tmp_path / pkg, ignore=shutil.ignore_patterns("data", "__pycache__"))
+    before = {b: code_digest(b, tmp_path) for b in ("repair_blocks", "gsm8k_sft")}
+    assert "ffdata/generators/numeric.py" in before["repair_blocks"]["files"]
+    assert "ffdata/build.py" in before["gsm8k_sft"]["files"]  # the runner shapes every set
+
+    numeric = tmp_path / "ffdata" / "generators" / "numeric.py"
+    numeric.write_text(numeric.read_text() + "\n# an edit\n")
+    after = {b: code_digest(b, tmp_path) for b in ("repair_blocks", "gsm8k_sft")}
+    assert after["repair_blocks"]["digest"] != before["repair_blocks"]["digest"]
+    assert after["gsm8k_sft"] == before["gsm8k_sft"]  # it does not import the generators
+
+    m = load_manifest(repo / "manifests" / "repair_blocks.yaml")
+    fps = {
+        fingerprint(m, {}, "repair_blocks", "1", d["repair_blocks"]["digest"])
+        for d in (before, after)
+    }
+    assert len(fps) == 2
+
+
+def test_the_code_closure_follows_lazy_and_relative_imports(tmp_path):
+    from ffdata.codehash import module_closure
+
+    (tmp_path / "builders").mkdir()
+    (tmp_path / "builders" / "__init__.py").write_text("")
+    (tmp_path / "ffdata" / "sub").mkdir(parents=True)
+    (tmp_path / "ffdata" / "__init__.py").write_text("")
+    (tmp_path / "ffdata" / "sub" / "__init__.py").write_text("")
+    (tmp_path / "ffdata" / "sub" / "a.py").write_text("from . import b\n")
+    (tmp_path / "ffdata" / "sub" / "b.py").write_text("import json\n")
+    (tmp_path / "ffdata" / "lazy.py").write_text("X = 1\n")
+    (tmp_path / "ffdata" / "unused.py").write_text("")
+    (tmp_path / "builders" / "x.py").write_text(
+        "from ffdata.sub import a\n\ndef build(ctx):\n    from ffdata import lazy\n"
+    )
+    got = {p.relative_to(tmp_path).as_posix() for p in module_closure(["builders.x"], tmp_path)}
+    assert got == {
+        "builders/__init__.py", "builders/x.py", "ffdata/__init__.py", "ffdata/lazy.py",
+        "ffdata/sub/__init__.py", "ffdata/sub/a.py", "ffdata/sub/b.py",
+    }  # fmt: skip
 
 
 def test_a_second_build_of_the_same_recipe_waits_and_finds_the_first(tmp_path):
@@ -248,3 +303,40 @@ def test_a_second_build_of_the_same_recipe_waits_and_finds_the_first(tmp_path):
     }
     assert len(fingerprints) == 1
     open_set(str(root), "gsm8k_sft").verify()
+
+
+def test_setwriter_add_after_add_table_on_one_part_is_an_error(tmp_path):
+    """`add` after `add_table` on the same part buffered rows that `_flush` never wrote (it
+    writes a part's tables only), while the context counted them kept."""
+    import pyarrow as pa
+
+    from ffdata.records import RECORD_SCHEMA
+    from ffdata.sets import SetWriter
+
+    row = {name: None for name in RECORD_SCHEMA.names}
+    row.update(id="a", text="t", source="s", source_row=0)
+    writer = SetWriter(tmp_path / "stage", rows_per_shard=10)
+    writer.add_table("p", pa.Table.from_pylist([row], schema=RECORD_SCHEMA))
+    with pytest.raises(FFDataError, match="part 'p': rows added both as tables and one by one"):
+        writer.add("p", dict(row, id="b"))
+    writer.add("q", dict(row, id="c"))  # another part may take rows one by one
+    shards = writer.close([])
+    assert [(s["part"], s["rows"]) for s in shards] == [("p", 1), ("q", 1)]
+
+
+def test_a_glob_character_in_the_root_path_reads_only_that_root(tmp_path):
+    """DuckDB globbed a `*` in a local root path: with a sibling folder that matched,
+    `ffdata sql` counted both sets' rows. Paths handed to read_parquet are escaped."""
+    import shutil
+
+    root = tmp_path / "r*t"
+    m = write_gsm8k_manifest(tmp_path / "p", rows=50)
+    build_set("gsm8k_sft", m, str(root), quiet=True)
+    shutil.copytree(root, tmp_path / "rXt")  # matches the pattern r*t
+    out = subprocess.run(
+        [FFDATA, "sql", "SELECT count(*) AS n FROM gsm8k_sft", "--format", "csv",
+         "--root", str(root)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["n", "50"]
