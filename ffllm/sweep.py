@@ -6,9 +6,9 @@ bench) and applies the champion rule from a selection manifest (manifests/select
     maximize MMLU full, but veto a checkpoint that regresses, against the baseline, in at least
     `veto_min_regressions` of the named weak domains.
 
-The card's stage-7 decision is this rule: ckpt-200 scored +0.12pp over ckpt-150 but regressed
-5 of 6 weak domains, so ckpt-150 became the champion. Selection works on plain numbers
-(`select`), so the decision is testable without a model.
+The card describes its stage-7 decision by this rule: ckpt-200 scored +0.12pp over ckpt-150 but
+regressed 5 of 6 weak domains, so ckpt-150 became the champion. Selection works on plain
+numbers (`select`), so the rule is unit-tested without a model.
 """
 
 import json

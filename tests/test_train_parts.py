@@ -38,10 +38,22 @@ def built(repair_blocks):
 # --- run manifests ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", sorted(MANIFESTS.glob("*.yaml")), ids=lambda p: p.name)
-def test_shipped_run_manifests_parse(path):
-    run = load_run(path)
-    assert run.name == path.stem or run.lora is not None
+def test_shipped_run_manifests_are_runnable():
+    """Each shipped run manifest parses, names its own run directory (the file's stem, or the
+    stem plus a variant such as the LoRA learning rate: one manifest per LR), trains on a set
+    some recipe in manifests/ builds, and its global batch splits over 1 and 2 ranks."""
+    paths = sorted(MANIFESTS.glob("*.yaml"))
+    runs = {path: load_run(path) for path in paths}
+    assert len(paths) >= 4
+    assert len({run.name for run in runs.values()}) == len(runs)  # no two share a run folder
+    for path, run in runs.items():
+        assert run.name == path.stem or run.name.startswith(f"{path.stem}_"), path.name
+        for name in filter(None, (run.data.set, run.data.eval_set)):
+            assert (REPO / "manifests" / f"{name.split('@')[0]}.yaml").exists(), path.name
+        for gpus in (1, 2):
+            assert deepspeed_config(run, gpus, bf16=gpus > 1)["train_batch_size"] == (
+                run.batch.global_
+            )
 
 
 def test_ff313_repair_reproduces_the_card():
