@@ -22,10 +22,11 @@ from builders.distill_v3 import largest_remainder
 from ffdata.adapters import gsm8k_solution
 from ffdata.errors import FFDataError
 from ffdata.formats import is_list_n, is_mcq_letter, is_numeric, is_yes_no, render_mcq, verify
+from ffdata.generators import names
 from ffdata.records import make_record
 from ffdata.sources import open_source
 
-VERSION = "1"
+VERSION = "2"
 FORMATS = ("yes_no", "mcq_letter", "list_n", "numeric")
 ASK = {
     "yes_no": (
@@ -65,67 +66,191 @@ def _record(ctx, fmt, source, row, instruction, response, category, meta):
     )
 
 
-def yes_no_items(ctx, countries, elements) -> list[dict]:
-    seed, items = ctx.seed, []
+# A plausible wrong continent for each (a near one, not a random pairing).
+NEAR_CONTINENT = {
+    "Africa": ("Asia", "Europe"),
+    "Europe": ("Asia", "Africa"),
+    "Asia": ("Europe", "Oceania", "Africa"),
+    "North America": ("South America", "Europe"),
+    "South America": ("North America", "Africa"),
+    "Oceania": ("Asia", "South America"),
+}
+
+YES_NO_PHRASINGS = {
+    "capital": (
+        "Is {x} the capital of {c}?",
+        "Is the capital of {c} {x}?",
+        "Is {x} the capital city of {c}?",
+        "Does {c} have {x} as its capital?",
+        "Is it true that {x} is the capital of {c}?",
+    ),
+    "continent": (
+        "Is {c} in {x}?",
+        "Is {c} a country in {x}?",
+        "Does {c} lie in {x}?",
+        "Is {c} located on the continent of {x}?",
+        "Is {c} part of {x}?",
+    ),
+    "symbol": (
+        "Is {x} the chemical symbol for {e}?",
+        "Is {e} written {x} in the periodic table?",
+        "Does the symbol {x} stand for {e}?",
+        "Is the chemical symbol of {e} {x}?",
+        "Is it true that {x} is the symbol for {e}?",
+    ),
+    "number": (
+        "Is the atomic number of {e} {x}?",
+        "Does {e} have atomic number {x}?",
+        "Does an atom of {e} have {x} protons?",
+        "Is {e} element number {x}?",
+        "Is it true that {e} has atomic number {x}?",
+    ),
+    "category": (
+        "Is {e} {a} {x}?",
+        "Is {e} one of the {xs}?",
+        "Is {e} classified as {a} {x}?",
+        "Does {e} belong to the {xs}?",
+        "Is it true that {e} is {a} {x}?",
+    ),
+    "period": (
+        "Is {e} in period {x} of the periodic table?",
+        "Does {e} sit in period {x}?",
+        "Is {e} a period {x} element?",
+        "Is {e} found in period {x} of the periodic table?",
+        "Is it true that {e} is in period {x}?",
+    ),
+}
+
+
+def _plural(category: str) -> str:
+    return category[:-1] + "es" if category.endswith("gas") else category + "s"
+
+
+def _facts(countries, elements, seed) -> list[tuple[str, int, object, object, dict]]:
+    """(relation, row, true value, plausible wrong value, slots) — one per fact."""
+    out = []
     caps = [c for c in countries if c["capital"] and c["country"]]
-    conts = sorted({c["continent"] for c in countries if c["continent"]})
-    facts = []  # (question stem, true?, category)
     for i, c in enumerate(caps):
-        other = caps[(i + 1 + _h(seed, "cap", i) % (len(caps) - 1)) % len(caps)]["capital"]
-        facts.append((f"Is {c['capital']} the capital of {c['country']}?", True, "capital"))
-        if other != c["capital"]:
-            facts.append((f"Is {other} the capital of {c['country']}?", False, "capital"))
-        if c["continent"] in conts:
-            wrong = conts[(conts.index(c["continent"]) + 1 + _h(seed, "cont", i) % 5) % len(conts)]
-            facts.append((f"Is {c['country']} in {c['continent']}?", True, "continent"))
-            facts.append((f"Is {c['country']} in {wrong}?", False, "continent"))
+        slots = {"c": names.country(c["country"])}
+        near = [x["capital"] for x in caps if x["continent"] == c["continent"] and x is not c]
+        near = near or [x["capital"] for x in caps if x is not c]
+        out.append(("capital", i, c["capital"], near[_h(seed, "cap", i) % len(near)], slots))
+        if c["continent"] in NEAR_CONTINENT:
+            alt = NEAR_CONTINENT[c["continent"]]
+            out.append(("continent", i, c["continent"], alt[_h(seed, "cont", i) % len(alt)], slots))
+    by_number = {int(e["number"]): e for e in elements}
     for i, e in enumerate(elements):
-        other = elements[(i + 1 + _h(seed, "el", i) % (len(elements) - 1)) % len(elements)]
-        facts.append((f"Is {e['symbol']} the chemical symbol for {e['name']}?", True, "element"))
-        if other["symbol"] != e["symbol"]:
-            facts.append(
-                (f"Is {other['symbol']} the chemical symbol for {e['name']}?", False, "element")
-            )
-    for k, (stem, truth, cat) in enumerate(facts):
+        num, slots = int(e["number"]), {"e": e["name"].lower()}
+        # wrong symbol: one that a reader could confuse — same first letter, else a neighbour's
+        same = [x["symbol"] for x in elements if x["symbol"][0] == e["name"][0] and x is not e]
+        nbrs = [by_number[k]["symbol"] for k in (num - 1, num + 1) if k in by_number]
+        pool = same or nbrs
+        out.append(("symbol", i, e["symbol"], pool[_h(seed, "sym", i) % len(pool)], slots))
+        offs = [k for k in (-3, -2, -1, 1, 2, 3) if 1 <= num + k <= 118]
+        out.append(("number", i, num, num + offs[_h(seed, "num", i) % len(offs)], slots))
+        if e["category"]:
+            near_cats = [
+                by_number[k]["category"]
+                for k in sorted(by_number, key=lambda k: (abs(k - num), k))
+                if by_number[k]["category"] not in ("", e["category"])
+            ]
+            out.append(("category", i, e["category"], near_cats[0], slots))
+        p = int(e["period"])
+        wrong_p = p + (1 if p == 1 or (p < 7 and _h(seed, "per", i) % 2) else -1)
+        out.append(("period", i, p, wrong_p, slots))
+    return out
+
+
+def yes_no_items(ctx, countries, elements) -> list[dict]:
+    """One statement per fact (a capital, a continent, an element's symbol, number, category or
+    period), true or false by a seeded alternation; a false one names a plausible wrong value (a
+    capital of the same continent, a neighbouring element's symbol), never a random pairing."""
+    seed, items = ctx.seed, []
+    facts = _facts(countries, elements, seed)
+    order = sorted(range(len(facts)), key=lambda k: _h(seed, "truth", *facts[k][:2]))
+    truth = {k: pos % 2 == 0 for pos, k in enumerate(order)}
+    for k, (relation, i, right, wrong, slots) in enumerate(facts):
+        x = right if truth[k] else wrong
+        phr = YES_NO_PHRASINGS[relation]
+        template = phr[_h(seed, "phrase", relation, i) % len(phr)]
+        fill = {**slots, "x": x}
+        if relation == "category":
+            fill |= {"a": "an" if str(x)[0] in "aeiou" else "a", "xs": _plural(str(x))}
+        stem = template.format(**fill)
         ask = ASK["yes_no"][_h(seed, "ask", stem) % 3]
+        meta = {"truth": truth[k], "relation": relation, "row": i}
         items.append(
             _record(
-                ctx,
-                "yes_no",
-                "gen:yes_no",
-                k,
-                f"{stem} {ask}",
-                "Yes" if truth else "No",
-                cat,
-                {"truth": truth},
-            )  # fmt: skip
-        )
+                ctx, "yes_no", "gen:yes_no", k, f"{names.cap(stem)} {ask}",
+                "Yes" if truth[k] else "No", relation, meta,
+            )
+        )  # fmt: skip
     return items
 
 
+LIST_PHRASINGS = {
+    "countries": (
+        "List exactly {n} countries in {g}, one per line, numbered.",
+        "Name {n} countries that are in {g}. Give one per line, numbered 1 to {n}.",
+        "Write a numbered list of {n} countries in {g}, one per line.",
+        "Give exactly {n} countries located in {g} as a numbered list, one per line.",
+        "Which countries are in {g}? List exactly {n}, numbered, one per line.",
+        "Name exactly {n} countries on the continent of {g}, numbered, one on each line.",
+        "Produce a numbered list of {n} {g} countries, one per line and nothing else.",
+        "I need {n} countries from {g}: write them as a numbered list, one per line.",
+    ),
+    "category": (
+        'List exactly {n} chemical elements in the category "{g}", one per line, numbered.',
+        "Name {n} {gs}. Give one per line, numbered 1 to {n}.",
+        "Write a numbered list of {n} elements that are {gs}, one per line.",
+        "Give exactly {n} examples of {gs} as a numbered list, one per line.",
+        "Which elements are {gs}? List exactly {n}, numbered, one per line.",
+        "Name exactly {n} chemical elements classed as {gs}, numbered, one on each line.",
+        "Produce a numbered list of {n} {gs}, one per line and nothing else.",
+        "I need {n} {gs}: write them as a numbered list, one per line.",
+    ),
+    "period": (
+        "List exactly {n} chemical elements in period {g} of the periodic table, one per line, "
+        "numbered.",
+        "Name {n} elements of period {g}. Give one per line, numbered 1 to {n}.",
+        "Write a numbered list of {n} elements from period {g}, one per line.",
+        "Give exactly {n} period {g} elements as a numbered list, one per line.",
+        "Which elements are in period {g}? List exactly {n}, numbered, one per line.",
+        "Name exactly {n} elements found in period {g} of the periodic table, numbered, one on "
+        "each line.",
+        "Produce a numbered list of {n} elements in period {g}, one per line and nothing else.",
+        "I need {n} elements from period {g}: write them as a numbered list, one per line.",
+    ),
+}
+
+
 def list_items(ctx, countries, elements, wanted: int) -> list[dict]:
+    """Numbered lists over table groups (countries of a continent, elements of a category or a
+    period); kinds take turns and each kind's phrasings rotate, so no prompt stem dominates."""
     seed = ctx.seed
-    groups = {}
+    groups: dict[str, dict[str, list[str]]] = {k: {} for k in LIST_PHRASINGS}
     for c in countries:
         if c["continent"]:
-            groups.setdefault(("countries", c["continent"]), []).append(c["country"])
+            groups["countries"].setdefault(c["continent"], []).append(c["country"])
     for e in elements:
         if e["category"]:
-            groups.setdefault(("elements", e["category"]), []).append(e["name"])
-    keys = sorted(k for k, v in groups.items() if len(v) >= 6)
-    items, seen = [], set()
-    for k in range(wanted * 3):
-        kind, group = keys[_h(seed, "group", k) % len(keys)]
+            groups["category"].setdefault(e["category"], []).append(e["name"])
+        groups["period"].setdefault(str(e["period"]), []).append(e["name"])
+    keys = {kind: sorted(g for g, v in gs.items() if len(v) >= 6) for kind, gs in groups.items()}
+    kinds = sorted(LIST_PHRASINGS)
+    items, seen, turns = [], set(), dict.fromkeys(kinds, 0)
+    for k in range(wanted * 6):
+        kind = kinds[k % len(kinds)]
+        group = keys[kind][_h(seed, "group", k) % len(keys[kind])]
         n = 2 + _h(seed, "n", k) % 5
-        members = sorted(groups[(kind, group)], key=lambda m: _h(seed, "pick", k, m))[:n]
-        if kind == "countries":
-            ask = f"List exactly {n} countries in {group}, one per line, numbered."
-        else:
-            ask = f'List exactly {n} chemical elements in the category "{group}", one per line, numbered.'
+        members = sorted(groups[kind][group], key=lambda m: _h(seed, "pick", k, m))[:n]
+        phr = LIST_PHRASINGS[kind]
+        ask = phr[turns[kind] % len(phr)].format(n=n, g=group, gs=_plural(group))
         response = "\n".join(f"{i}. {m}" for i, m in enumerate(members, start=1))
         if (ask, response) in seen:
             continue
         seen.add((ask, response))
+        turns[kind] += 1
         items.append(_record(ctx, "list_n", "gen:list_n", k, ask, response, kind, {"n": n}))
         if len(items) >= wanted * 2:
             break

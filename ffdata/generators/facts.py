@@ -7,7 +7,8 @@ without repeating a question.
 """
 
 from ffdata.formats import is_short_fact
-from ffdata.generators.mcq import Candidate, year_question
+from ffdata.generators import names
+from ffdata.generators.mcq import Candidate, rotation, year_question
 from ffdata.generators.mcq import subject as credit_subject
 
 
@@ -26,30 +27,67 @@ def _short(table, row, relation, question, answer, category, **meta) -> Candidat
 
 def country_of_capital(tables, seed):
     for r in tables["countries"].rows:
-        q = f"{r['capital']} is the capital of which country?"
-        a = f"{r['capital']} is the capital of {r['country']}."
+        cap, c = r["capital"], names.country(r["country"])
+        q = rotation(
+            [
+                f"{cap} is the capital of which country?",
+                f"Which country has {cap} as its capital?",
+                f"Of which country is {cap} the capital?",
+                f"{cap} is the capital city of what country?",
+                f"Which nation's capital is {cap}?",
+            ],
+            seed, "countries", "country_of_capital", r,
+        )  # fmt: skip
+        a = f"{cap} is the capital of {c}."
         yield _short("countries", r, "country_of_capital", q, a, "geography")
 
 
 def continent_of(tables, seed):
     for r in tables["countries"].rows:
         if r["continent"]:
-            q = f"On which continent is {r['country']}?"
-            a = f"{r['country']} is in {r['continent']}."
+            c = names.country(r["country"])
+            q = rotation(
+                [
+                    f"On which continent is {c}?",
+                    f"Which continent is {c} in?",
+                    f"{names.cap(c)} lies on which continent?",
+                    f"In which continent would you find {c}?",
+                    f"What continent is {c} part of?",
+                ],
+                seed, "countries", "continent_of", r,
+            )  # fmt: skip
+            a = f"{names.cap(c)} is in {r['continent']}."
             yield _short("countries", r, "continent_of", q, a, "geography")
 
 
 def element_of_symbol(tables, seed):
     for r in tables["elements"].rows:
-        q = f"Which chemical element has the symbol {r['symbol']}?"
-        a = f"{r['symbol']} is the symbol of {r['name'].lower()}."
+        s = r["symbol"]
+        q = rotation(
+            [
+                f"Which chemical element has the symbol {s}?",
+                f"The chemical symbol {s} stands for which element?",
+                f"Which element is written {s} in the periodic table?",
+                f"What element does the symbol {s} represent?",
+            ],
+            seed, "elements", "element_of_symbol", r,
+        )  # fmt: skip
+        a = f"{s} is the symbol of {r['name'].lower()}."
         yield _short("elements", r, "element_of_symbol", q, a, "chemistry")
 
 
 def discoverer_of(tables, seed):
     for r in tables["elements"].rows:
         if r["discovered_by"]:
-            q = f"Who is credited with discovering the element {r['name'].lower()}?"
+            n = r["name"].lower()
+            q = rotation(
+                [
+                    f"Who is credited with discovering the element {n}?",
+                    f"Who discovered {n}?",
+                    f"Which scientist is credited with the discovery of {n}?",
+                ],
+                seed, "elements", "discoverer_of", r,
+            )  # fmt: skip
             a = f"{r['name']} was discovered by {r['discovered_by']}."
             yield _short("elements", r, "discoverer_of", q, a, "chemistry")
 
@@ -62,16 +100,37 @@ def credit_year(tables, seed, table: str):
     for r in tables[table].rows:
         if not r["year"]:
             continue
-        a = f"{r[who_col]} {r['verb']} {credit_subject(table, r)} in {r['year']}."
-        yield _short(table, r, "year", year_question(table, r), a, category)
+        who = r[who_col]
+        who = f"The {who}" if who.endswith("brothers") else who
+        a = f"{who} {r['verb']} {credit_subject(table, r)} in {r['year']}."
+        yield _short(table, r, "year", year_question(table, r, seed), a, category)
 
 
 def birth_year(tables, seed):
     for r in tables["persons"].rows:
         if r["born"] and r["born"] > 1000:  # ancient birth years are too uncertain for a fact
-            q = f"In which year was {r['name']} born?"
-            a = f"{r['name']} was born in {r['born']}."
+            n = r["name"]
+            q = rotation(
+                [
+                    f"In which year was {n} born?",
+                    f"When was {n} born?",
+                    f"What year was {n} born in?",
+                    f"{n} was born in which year?",
+                    f"In what year was {n} born?",
+                    f"What is the birth year of {n}?",
+                ],
+                seed, "persons", "birth_year", r,
+            )  # fmt: skip
+            a = f"{n} was born in {r['born']}."
             yield _short("persons", r, "birth_year", q, a, "people")
+
+
+EVENT = {  # (passive phrase, sentence verb) of a work's year
+    "literature": "was first published",
+    "music": "was completed or first performed",
+    "art": "was completed",
+    "philosophy": "was first published",
+}
 
 
 def work_year(tables, seed, table: str):
@@ -86,13 +145,8 @@ def work_year(tables, seed, table: str):
         if not r["year"]:
             continue
         what = credit_subject(table, r)
-        verb = {
-            "literature": "was first published",
-            "music": "dates from",
-            "art": "was completed",
-            "philosophy": "was first published",
-        }[table]
-        a = f"{what[0].upper() + what[1:]} by {r[who_col]} {verb} in {r['year']}."
+        verb = EVENT[table]
+        a = f"{names.cap(what)} by {r[who_col]} {verb} in {r['year']}."
         if len(a) >= 100:
-            a = f"It {verb.replace('dates', 'dates')} in {r['year']}."
-        yield _short(table, r, "year", year_question(table, r), a, table)
+            a = f"It {verb} in {r['year']}."
+        yield _short(table, r, "year", year_question(table, r, seed), a, table)

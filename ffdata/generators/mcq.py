@@ -5,11 +5,13 @@ A candidate is letter-free; the builder gives each accepted item the next letter
 pre-shuffled, exactly balanced sequence, so A-D each get 25% of a block (±1 item).
 """
 
+import hashlib
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ffdata.formats import LETTERS, render_mcq
+from ffdata.generators import names
 
 
 @dataclass
@@ -88,18 +90,45 @@ def near_numbers(
     value: int, rng: random.Random, k: int = 3, spread: int = 5, lo: int = 1, hi: int | None = None
 ):
     """k distinct integers within ±spread of value (never value itself), inside [lo, hi].
-    Drawn one at a time, so a huge spread (GSM8K answers in the millions) costs nothing."""
+    How many fall below the value is drawn uniformly from what the range allows, so the answer's
+    rank among the sorted options is uniform (no "pick a middle value" shortcut). Drawn one at a
+    time, so a huge spread (GSM8K answers in the millions) costs nothing."""
     low = max(value - spread, lo)
     high = value + spread if hi is None else min(value + spread, hi)
-    available = high - low + 1 - (1 if low <= value <= high else 0)
-    if available < k:
-        raise ValueError(f"only {available} numbers near {value}, need {k}")
+    below, above = max(0, min(value - 1, high) - low + 1), max(0, high - max(value + 1, low) + 1)
+    if below + above < k:
+        raise ValueError(f"only {below + above} numbers near {value}, need {k}")
+    n_below = rng.choice([r for r in range(k + 1) if r <= below and k - r <= above])
     picked: list[int] = []
-    while len(picked) < k:
-        x = rng.randint(low, high)
-        if x != value and x not in picked:
-            picked.append(x)
+    for n, a, b in ((n_below, low, value - 1), (k - n_below, value + 1, high)):
+        side: list[int] = []
+        while len(side) < n:
+            x = rng.randint(a, b)
+            if x not in side:
+                side.append(x)
+        picked += side
+    rng.shuffle(picked)
     return picked
+
+
+def ranked(key, wrong_below: list, wrong_above: list, rng: random.Random, k: int = 3) -> list:
+    """k wrong values around `key` with the key's rank among the k+1 sorted options drawn
+    uniformly from the ranks the candidates allow. Each side lists its candidates best first
+    (plausible mistakes before filler), so the nearest-to-key are not preferred."""
+    ranks = [r for r in range(k + 1) if r <= len(wrong_below) and k - r <= len(wrong_above)]
+    if not ranks:
+        raise ValueError(f"not enough wrong values around {key!r}")
+    r = rng.choice(ranks)
+    picked = wrong_below[:r] + wrong_above[: k - r]
+    rng.shuffle(picked)
+    return picked
+
+
+def rotation(templates: Sequence[str], seed, table: str, relation: str, row: dict) -> str:
+    """One of a question family's phrasings, rotating with the table row, so the phrasings share
+    the family evenly (no single stem dominates a block)."""
+    offset = int(hashlib.sha256(f"{seed}:{table}:{relation}".encode()).hexdigest()[:8], 16)
+    return templates[(row["_row"] + offset) % len(templates)]
 
 
 def _rng(seed: int, *parts) -> random.Random:
@@ -126,7 +155,16 @@ def capital_of(tables, seed):
         rng = _rng(seed, "capital_of", r["_row"])
         same = {x["capital"]: x["continent"] == r["continent"] for x in rows}
         d = pick(r["capital"], same, rng, prefer=lambda c, s=same: 0 if s[c] else 1)
-        q = f"What is the capital of {r['country']}?"
+        c = names.country(r["country"])
+        q = rotation(
+            [
+                f"What is the capital of {c}?",
+                f"Which city is the capital of {c}?",
+                f"What city serves as the capital of {c}?",
+                f"The capital of {c} is which city?",
+            ],
+            seed, "countries", "capital_of", r,
+        )  # fmt: skip
         yield _cand("countries", r, "capital_of", q, r["capital"], d, "geography")
 
 
@@ -149,7 +187,15 @@ def symbol_of(tables, seed):
             rng,
             prefer=lambda s, f=first: 0 if s[0] == f else 1,
         )
-        q = f"What is the chemical symbol for {r['name'].lower()}?"
+        n = r["name"].lower()
+        q = rotation(
+            [
+                f"What is the chemical symbol for {n}?",
+                f"Which symbol stands for {n} in the periodic table?",
+                f"Which of these is the chemical symbol of {n}?",
+            ],
+            seed, "elements", "symbol_of", r,
+        )  # fmt: skip
         yield _cand("elements", r, "symbol_of", q, r["symbol"], d, "chemistry")
 
 
@@ -157,7 +203,15 @@ def atomic_number_of(tables, seed):
     for r in _elements(tables):
         rng = _rng(seed, "atomic_number_of", r["_row"])
         d = near_numbers(r["number"], rng, lo=1, hi=118)
-        q = f"What is the atomic number of {r['name'].lower()}?"
+        n = r["name"].lower()
+        q = rotation(
+            [
+                f"What is the atomic number of {n}?",
+                f"How many protons does an atom of {n} have?",
+                f"Which atomic number does {n} have?",
+            ],
+            seed, "elements", "atomic_number_of", r,
+        )  # fmt: skip
         yield _cand("elements", r, "atomic_number_of", q, r["number"], d, "chemistry")
 
 
@@ -172,7 +226,15 @@ def element_of_number(tables, seed):
             rng,
             prefer=lambda nm, n=r["number"], bn=by_num: abs(_num_of(bn, nm) - n),
         )
-        q = f"Which element has atomic number {r['number']}?"
+        k = r["number"]
+        q = rotation(
+            [
+                f"Which element has atomic number {k}?",
+                f"Which element has {k} protons in its nucleus?",
+                f"Atomic number {k} belongs to which element?",
+            ],
+            seed, "elements", "element_of_number", r,
+        )  # fmt: skip
         yield _cand("elements", r, "element_of_number", q, r["name"], d, "chemistry")
 
 
@@ -186,14 +248,22 @@ def category_of(tables, seed):
     for r in rows:
         rng = _rng(seed, "category_of", r["_row"])
         d = pick(r["category"], cats, rng)
-        q = f"Which group of elements does {r['name'].lower()} belong to?"
+        n = r["name"].lower()
+        q = rotation(
+            [
+                f"Which group of elements does {n} belong to?",
+                f"In which category of the periodic table is {n}?",
+                f"How is {n} classified in the periodic table?",
+            ],
+            seed, "elements", "category_of", r,
+        )  # fmt: skip
         yield _cand("elements", r, "category_of", q, r["category"], d, "chemistry")
 
 
 # --- people and credits ---------------------------------------------------------------------------
 
 CREDIT_TABLES = {
-    # table: (item column, person column, category, question template)
+    # table: (item column, person column, category, plain question template)
     "inventions": ("invention", "inventor", "inventions", "Who {verb} {what}?"),
     "discoveries": ("discovery", "scientist", "science_history", "Who {verb} {what}?"),
     "literature": ("work", "author", "literature", "Who wrote {what}?"),
@@ -209,67 +279,145 @@ CREDIT_TABLES = {
 
 
 def subject(table: str, row: dict) -> str:
-    """The item named in a question: "the telephone", "Pride and Prejudice", "radioactivity"."""
+    """The item inside a sentence: "the telephone", "the Moonlight Sonata", "radioactivity"."""
     if table == "inventions":
         return f"{row['article']} {row['invention']}".strip()
     if table == "discoveries":
         return row["discovery"]
-    if table == "philosophy" and row["kind"] == "work":
-        return row["work"]
-    return row["work"]
+    return names.mention(table, row)
+
+
+def option(table: str, row: dict) -> str:
+    """The item as an answer option (no article, no table note)."""
+    if table in ("inventions", "discoveries"):
+        return subject(table, row)
+    return names.title(table, row)
+
+
+def credit_questions(table: str, row: dict) -> list[str]:
+    """Phrasings of "who made it" for a credit row (at least three per table and kind)."""
+    what = subject(table, row)
+    if table in ("inventions", "discoveries"):
+        v = row["verb"]
+        return [
+            f"Who {v} {what}?",
+            f"Which of these people {v} {what}?",
+            f"{names.cap(what)}: who {v} it?",
+        ]
+    if table == "literature":
+        return [
+            f"Who wrote {what}?",
+            f"Who is the author of {what}?",
+            f"Which writer wrote {what}?",
+        ]
+    if table == "music":
+        return [
+            f"Who composed {what}?",
+            f"Who is the composer of {what}?",
+            f"Which composer wrote {what}?",
+        ]
+    if table == "art":
+        t, form = names.title(table, row), row["form"]
+        return [
+            f"Which artist made the {form} {t}?",
+            f"Who created the {form} {t}?",
+            f"Who is the artist of the {form} {t}?",
+        ]
+    if row["kind"] == "work":
+        return [
+            f"Who wrote {what}?",
+            f"Which philosopher wrote {what}?",
+            f"Who is the author of {what}?",
+            f"Which of these thinkers wrote {what}?",
+            f"{names.cap(what)} is a book by which philosopher?",
+        ]
+    return [
+        f"Which philosopher is associated with {what}?",
+        f"Which thinker is known for {what}?",
+        f"Whose idea is {what}?",
+    ]
 
 
 def credit_question(table: str, row: dict) -> str:
-    item_col, _, _, template = CREDIT_TABLES[table]
-    q = template.format(verb=row.get("verb", ""), what=subject(table, row), form=row.get("form"))
-    if table == "philosophy" and row["kind"] == "work":
-        q = f"Who wrote {row['work']}?"
-    return q
+    return credit_questions(table, row)[0]
 
 
-def creator_of(tables, seed, table: str, anchors: Sequence[str] = ()):
-    """ "Who wrote X?" with three other creators from the same table as distractors. With
-    `anchors`, items whose answer is not an anchor carry the anchors among their distractors
-    (the contrastive anti-anchoring form; an anchor's own credits keep the other anchor as a
-    distractor). The relation key is the same, so a question is asked once in either form."""
-    item_col, who_col, category, _ = CREDIT_TABLES[table]
+def also_made(tables, table: str, row: dict) -> set[str]:
+    """People who could also be a right answer to "who made <row>": anyone in the table with a
+    work whose title a reader could take for this one, and curated same-title authors."""
+    _, who_col, _, _ = CREDIT_TABLES[table]
+    mine = option(table, row)
+    out = set(names.SAME_TITLE.get(mine, ()))
+    for x in tables[table].rows:
+        if x[who_col] != row[who_col] and names.titles_clash(mine, option(table, x)):
+            out.add(x[who_col])
+    return out
+
+
+def creator_of(tables, seed, table: str):
+    """ "Who wrote X?" with three other creators of the same table as distractors, each drawn by
+    their share of the table's rows (a famous name is a wrong option only as often as its share
+    of the credits puts it there), never someone who also made a work of that title."""
+    _, who_col, category, _ = CREDIT_TABLES[table]
     rows = tables[table].rows
-    people = sorted({r[who_col] for r in rows})
     for r in rows:
         who = r[who_col]
         rng = _rng(seed, "creator_of", table, r["_row"])
-        if anchors:
-            fixed = [a for a in anchors if a != who][:2]
-            rest = pick(who, [p for p in people if p not in fixed], rng, k=3 - len(fixed))
-            d = fixed + rest
-            rng.shuffle(d)
-            relation, extra = "creator", {"anchors": list(fixed)}
-        else:
-            d, relation, extra = pick(who, people, rng), "creator", {}
-        c = _cand(table, r, relation, credit_question(table, r), who, d, category, **extra)
-        if anchors and who not in anchors:
-            c.meta["template"] = "creator_contrastive"
-        yield c
+        banned = also_made(tables, table, r) | {who}
+        weighted = [x[who_col] for x in rows if x[who_col] not in banned]
+        rng.shuffle(weighted)
+        d = list(dict.fromkeys(weighted))[:3]  # successive draws by row share, no repeats
+        if len(d) < 3:
+            raise ValueError(f"{table} row {r['_row']}: fewer than 3 other creators")
+        q = rotation(credit_questions(table, r), seed, table, "creator", r)
+        yield _cand(table, r, "creator", q, who, d, category)
 
 
 def work_by(tables, seed, table: str):
-    """ "Which of these did X write?" — distractors are works by other people of the same kind."""
+    """ "Which of these did X write?" — distractors are works by other people, never a work of
+    that person under another name ("Meditations" for Descartes, "Confessions" for Rousseau)."""
     item_col, who_col, category, _ = CREDIT_TABLES[table]
     rows = tables[table].rows
     for r in rows:
         rng = _rng(seed, "work_by", table, r["_row"])
-        others = [subject(table, x) for x in rows if x[who_col] != r[who_col]]
-        d = pick(subject(table, r), others, rng)
-        q = {
-            "literature": f"Which of the following did {r[who_col]} write?",
-            "music": f"Which of the following did {r[who_col]} compose?",
-            "art": f"Which of the following works is by {r[who_col]}?",
-            "inventions": f"Which of the following is credited to {r[who_col]}?",
-            "discoveries": f"Which of the following is credited to {r[who_col]}?",
-            "philosophy": f"Which of the following is associated with {r[who_col]}?",
-        }[table]
-        # the same person's other works are also right answers: never use them as distractors
-        yield _cand(table, r, "work_by", q, subject(table, r), d, category)
+        who = r[who_col]
+        own = [option(table, x) for x in rows if x[who_col] == who]
+        others = [
+            option(table, x)
+            for x in rows
+            if x[who_col] != who
+            and who not in names.SAME_TITLE.get(option(table, x), ())
+            and not any(names.titles_clash(option(table, x), t) for t in own)
+        ]
+        d = pick(option(table, r), others, rng)
+        q = rotation(
+            {
+                "literature": [
+                    f"Which of the following did {who} write?",
+                    f"Which of these books is by {who}?",
+                    f"{who} is the author of which of these?",
+                ],
+                "music": [
+                    f"Which of the following did {who} compose?",
+                    f"Which of these pieces is by {who}?",
+                    f"{who} composed which of these works?",
+                ],
+                "art": [
+                    f"Which of the following works is by {who}?",
+                    f"Which of these did {who} create?",
+                    f"{who} made which of these works of art?",
+                ],
+                "philosophy": [
+                    f"Which of the following is associated with {who}?",
+                    f"Which of these comes from {who}?",
+                    f"{who} is known for which of these?",
+                    f"Which of these belongs to the thought of {who}?",
+                    f"What among these is credited to {who}?",
+                ],
+            }[table],
+            seed, table, "work_by", r,
+        )  # fmt: skip
+        yield _cand(table, r, "work_by", q, option(table, r), d, category)
 
 
 def year_of(tables, seed, table: str):
@@ -284,19 +432,33 @@ def year_of(tables, seed, table: str):
         yield _cand(table, r, "year", q, r["year"], d, category)
 
 
-def year_question(table: str, r: dict) -> str:
+def year_questions(table: str, r: dict) -> list[str]:
     what = subject(table, r)
-    if table == "inventions":
-        return f"In which year did {r['inventor']} {_base(r['verb'])} {what}?"
-    if table == "discoveries":
-        return f"In which year did {r['scientist']} {_base(r['verb'])} {what}?"
-    if table == "literature":
-        return f"In which year was {what} by {r['author']} first published?"
-    if table == "music":
-        return f"In which year was {what} by {r['composer']} completed or first performed?"
-    if table == "art":
-        return f"In which year did {r['artist']} complete {what}?"
-    return f"In which year was {what} by {r['philosopher']} first published?"
+    if table in ("inventions", "discoveries"):
+        who, verb = r["inventor" if table == "inventions" else "scientist"], r["verb"]
+        if who.endswith("brothers"):
+            who = f"the {who}"
+        return [
+            f"In which year did {who} {_base(verb)} {what}?",
+            f"When did {who} {_base(verb)} {what}?",
+            f"What year did {who} {_base(verb)} {what}?",
+        ]
+    who = r[CREDIT_TABLES[table][1]]
+    event = {
+        "literature": "first published",
+        "music": "completed or first performed",
+        "art": "completed",
+        "philosophy": "first published",
+    }[table]
+    return [
+        f"In which year was {what} by {who} {event}?",
+        f"When was {what} by {who} {event}?",
+        f"What year was {what} by {who} {event}?",
+    ]
+
+
+def year_question(table: str, r: dict, seed=0) -> str:
+    return rotation(year_questions(table, r), seed, table, "year", r)
 
 
 _BASE = {  # past tense -> base verb, for yes/no questions ("Did X invent …?")
@@ -337,5 +499,13 @@ def field_of(
         rng = _rng(seed, "field_of", r["_row"])
         others = [x["name"] for x in rows if primary not in x["fields"].split(";")]
         d = pick(r["name"], others, rng)
-        q = f"Which of these people is best known as a{'n' if primary[0] in 'aeiou' else ''} {primary}?"
+        a = f"a{'n' if primary[0] in 'aeiou' else ''} {primary}"
+        q = rotation(
+            [
+                f"Which of these people is best known as {a}?",
+                f"Which of these people was {a}?",
+                f"Who among these is famous as {a}?",
+            ],
+            seed, "persons", "field_of", r,
+        )  # fmt: skip
         yield _cand("persons", r, "field_of", q, r["name"], d, "people")

@@ -6,8 +6,11 @@ what its quota asks. `source` is the manifest source the item is charged to (a t
 file, a hub dataset or a generator), so the build record reconciles per source.
 """
 
+import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from fractions import Fraction
+from math import gcd
 
 from ffdata.generators import anchors, facts, humanities, mcq, numeric
 from ffdata.generators.mcq import Candidate
@@ -21,10 +24,13 @@ class Pool:
     adapter: str = ""  # row adapter (rows pools) or numeric family
     category: str = ""
     mcq: bool = True
+    # the generator's order is part of the design (yes/no: true and false interleaved, so any
+    # quota drawn from the front is balanced): builders take it as is instead of shuffling
+    ordered: bool = False
 
 
-def _t(table: str, make: Callable, mcq_: bool = True) -> Pool:
-    return Pool("table", make, source=table, mcq=mcq_)
+def _t(table: str, make: Callable, mcq_: bool = True, ordered: bool = False) -> Pool:
+    return Pool("table", make, source=table, mcq=mcq_, ordered=ordered)
 
 
 POOLS: dict[str, Pool] = {
@@ -64,8 +70,12 @@ POOLS: dict[str, Pool] = {
     "invention_year": _t("inventions", lambda t, s: facts.credit_year(t, s, "inventions"), False),
     "discovery_year": _t("discoveries", lambda t, s: facts.credit_year(t, s, "discoveries"), False),
     "birth_year": _t("persons", facts.birth_year, False),
-    "inventor_yes_no": _t("inventions", lambda t, s: anchors.yes_no(t, s, "inventions"), False),
-    "scientist_yes_no": _t("discoveries", lambda t, s: anchors.yes_no(t, s, "discoveries"), False),
+    "inventor_yes_no": _t(
+        "inventions", lambda t, s: anchors.yes_no(t, s, "inventions"), False, ordered=True
+    ),
+    "scientist_yes_no": _t(
+        "discoveries", lambda t, s: anchors.yes_no(t, s, "discoveries"), False, ordered=True
+    ),
 }
 for fam in numeric.FAMILIES:  # Block D
     POOLS[f"numeric_{fam}"] = Pool(
@@ -78,7 +88,9 @@ for tab in (*humanities.HUMANITIES, *humanities.PHILOSOPHY):  # Blocks E and F
         ("year", humanities.year, False),
         ("yes_no", humanities.yes_no, False),
     ):
-        POOLS[f"{tab}_{kind}"] = _t(tab, lambda t, s, f=fn, tb=tab: f(t, s, tb), is_mcq)
+        POOLS[f"{tab}_{kind}"] = _t(
+            tab, lambda t, s, f=fn, tb=tab: f(t, s, tb), is_mcq, ordered=kind == "yes_no"
+        )
 
 
 def table_candidates(name: str, tables: dict, seed: int) -> Iterator[tuple[str, int, Candidate]]:
@@ -88,30 +100,27 @@ def table_candidates(name: str, tables: dict, seed: int) -> Iterator[tuple[str, 
 
 
 def numeric_mcq(problem: numeric.Problem, seed: int) -> Candidate:
-    """A Block D style problem asked as MCQ with three nearby wrong numbers (Block A)."""
-    import random
-    from fractions import Fraction
-
-    value = Fraction(problem.answer)
+    """A Block D style problem asked as MCQ (Block A). Wrong options are the answers of typical
+    slips (numeric.mistakes), topped up with near values, all written in the key's format (same
+    decimals, proper fractions in lowest terms); the key's rank among the sorted options is drawn
+    uniformly, so neither "pick a middle value" nor "pick the odd format" finds it."""
     rng = random.Random(f"{seed}:numeric_mcq:{problem.family}:{problem.index}")
-    if value.denominator == 1:
-        spread = max(4, abs(value.numerator) // 5)
-        d = mcq.near_numbers(value.numerator, rng, spread=spread, lo=0)
-        wrong = [str(x) for x in d]
-    elif "/" in problem.answer:  # a proper fraction: other proper fractions close to it
-        pool = sorted(
-            {Fraction(a, b) for b in range(2, 13) for a in range(1, b)} - {value},
-            key=lambda f: (abs(f - value), f),
-        )
-        wrong = [_same_kind(f, problem.answer) for f in mcq.pick(value, pool[:8], rng)]
-    else:  # money: quarter-dollar steps around the answer
-        step = Fraction(1, 4)
-        offs = [k for k in range(-6, 7) if k and value + k * step > 0]
-        wrong = [_same_kind(value + k * step, problem.answer) for k in mcq.pick(0, offs, rng)]
+    value, key = Fraction(problem.answer), problem.answer
+    shape = _shape(key)
+    slips = numeric.mistakes(problem.family, problem.variant, problem.question)
+    fill = _near(value, shape, rng)
+    seen, below, above = {key}, [], []
+    for x in [*slips, *fill]:
+        text = _render(x, shape)
+        if text is None or text in seen:
+            continue
+        seen.add(text)
+        (below if x < value else above).append(text)
+    wrong = mcq.ranked(key, below, above, rng)
     return Candidate(
         key=f"numeric_mcq:{problem.family}:{problem.index}",
         question=problem.question,
-        answer=problem.answer,
+        answer=key,
         distractors=wrong,
         category="arithmetic",
         meta={
@@ -125,7 +134,47 @@ def numeric_mcq(problem: numeric.Problem, seed: int) -> Candidate:
     )
 
 
-def _same_kind(x, like: str) -> str:
-    if "/" in like:
-        return f"{x.numerator}/{x.denominator}" if x.denominator != 1 else str(x.numerator)
-    return numeric.fmt(x)
+def _shape(text: str) -> str:
+    if "/" in text:
+        return "fraction"
+    return "decimal" if "." in text else "integer"
+
+
+def _render(x: Fraction, shape: str) -> str | None:
+    """x written like the key, or None where it cannot be (or is not a sensible answer)."""
+    if x <= 0:
+        return None
+    if shape == "fraction":
+        return f"{x.numerator}/{x.denominator}" if x < 1 and x.denominator > 1 else None
+    if shape == "integer":
+        return str(x.numerator) if x.denominator == 1 else None
+    cents = round(x * 100)  # money: a slip's result rounded to the cent, two decimals always
+    return f"{cents // 100}.{cents % 100:02d}" if cents > 0 else None
+
+
+def _near(value: Fraction, shape: str, rng: random.Random) -> list[Fraction]:
+    """Filler near the key when the slips leave a side short, in a seeded order."""
+    if shape == "fraction":  # proper fractions with the same denominator, then small ones
+        d = value.denominator
+        out = [Fraction(a, d) for a in range(1, d) if gcd(a, d) == 1]
+        out += [Fraction(a, b) for b in range(2, 13) for a in range(1, b) if gcd(a, b) == 1]
+        out.sort(key=lambda f: (f.denominator != d, abs(f - value)))
+        return out[:14]
+    step = Fraction(1) if shape == "integer" else Fraction(1, 4)
+    spread = max(6, int(value / step) // 5)
+    offs = [k for k in range(-spread, spread + 1) if k]
+    rng.shuffle(offs)
+    return [value + k * step for k in offs[:24]]
+
+
+# --- Block A across subjects (knowledge tables) and Block B misconceptions ----------------------
+from ffdata.generators import misconceptions, subjects  # noqa: E402
+
+for _tab in subjects.KNOWLEDGE_TABLES:
+    POOLS[f"{_tab}_ask"] = _t(_tab, lambda t, s, tb=_tab: subjects.forward(t, s, tb))
+    POOLS[f"{_tab}_which"] = _t(_tab, lambda t, s, tb=_tab: subjects.reverse(t, s, tb))
+POOLS["born_century"] = _t("persons", lambda t, s: subjects.person_century(t, s, "born"))
+POOLS["died_century"] = _t("persons", lambda t, s: subjects.person_century(t, s, "died"))
+POOLS["country_in"] = _t("countries", subjects.country_in)
+POOLS["element_period"] = _t("elements", subjects.element_period)
+POOLS["misconceptions"] = _t("misconceptions", misconceptions.items, False)
