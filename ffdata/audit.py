@@ -28,7 +28,13 @@ import duckdb
 import pyarrow as pa
 
 from ffdata.errors import FFDataError
-from ffdata.sets import BUILD_RECORD, latest_fingerprint, list_sets
+from ffdata.sets import (
+    BUILD_RECORD,
+    duckdb_path,
+    duckdb_paths,
+    latest_fingerprint,
+    list_sets,
+)
 from ffdata.storage import open_storage
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -146,7 +152,7 @@ class AuditDB:
         )
         self.con.execute(
             "CREATE OR REPLACE TEMP VIEW build AS SELECT * FROM "
-            f"read_json({_literal(record_path.as_posix())})"
+            f"read_json({duckdb_path(record_path)})"
         )
         for name in ("targets", "counts", "reasons"):
             self.con.execute(
@@ -165,7 +171,7 @@ class AuditDB:
         for part in built.parts():
             files = [p.as_posix() for p in built.shard_paths(part) if p.suffix == ".parquet"]
             if files:
-                listed = "[" + ", ".join(_literal(f) for f in files) + "]"
+                listed = duckdb_paths(files)
                 selects.append(f"SELECT *, {_literal(part)} AS part "
                                f"FROM read_parquet({listed}, union_by_name = true)")  # fmt: skip
         return " UNION ALL BY NAME ".join(selects) or f"SELECT * FROM {_quote(view)}"
@@ -310,7 +316,7 @@ def connect(root: str | None = None, evalsets: bool = True) -> AuditDB:
     for built in sorted(latest.values(), key=lambda s: s.name):
         view = view_name(built.name)
         shards = [p.as_posix() for p in built.shard_paths() if p.suffix == ".parquet"]
-        files = "[" + ", ".join(_literal(p) for p in shards) + "]"
+        files = duckdb_paths(shards)
         if shards:
             sql = f"SELECT * FROM read_parquet({files}, union_by_name = true)"
         else:
@@ -318,7 +324,7 @@ def connect(root: str | None = None, evalsets: bool = True) -> AuditDB:
         con.execute(f"CREATE VIEW {_quote(view)} AS {sql}")
         dropped = built.dropped_path()
         sql = (
-            f"SELECT * FROM read_parquet({_literal(dropped.as_posix())})"
+            f"SELECT * FROM read_parquet({duckdb_path(dropped)})"
             if dropped
             else "SELECT NULL::VARCHAR AS source, NULL::BIGINT AS source_row, "
             "NULL::VARCHAR AS reason, NULL::VARCHAR AS detail WHERE false"

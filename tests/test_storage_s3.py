@@ -30,6 +30,7 @@ def test_s3_build_ls_verify_read_back(tmp_path, s3_bucket, monkeypatch):
     keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=s3_bucket)["Contents"]]
     assert "ff/sft/gsm8k/latest" in keys
     assert sum(k.endswith("/_build.json") for k in keys) == 1
+    assert sum(k.endswith("/_current.json") for k in keys) == 1
 
     listing = run("ls", "--root", root)
     assert listing.returncode == 0 and "gsm8k_sft" in listing.stdout
@@ -73,3 +74,37 @@ def test_s3_errors_never_show_credentials(tmp_path, s3_endpoint):
     assert out.returncode == 2
     for secret in (s3_endpoint["AWS_SECRET_ACCESS_KEY"], s3_endpoint["AWS_ACCESS_KEY_ID"]):
         assert secret not in out.stderr + out.stdout + str(e.value)
+
+
+def test_s3_root_beside_a_name_sibling_sees_only_its_own_sets(tmp_path, s3_bucket, monkeypatch):
+    """Root `ff` listed the objects of `ff2` too (a listing prefix without its trailing '/'),
+    so ls, verify, sql and train failed on `ff`."""
+    monkeypatch.setenv("FFDATA_CACHE", str(tmp_path / "cache"))
+    ff, ff2 = f"s3://{s3_bucket}/ff", f"s3://{s3_bucket}/ff2"
+    build_set("gsm8k_sft", write_gsm8k_manifest(tmp_path / "p1", rows=60), ff, quiet=True)
+    m2 = write_gsm8k_manifest(tmp_path / "p2", seed=5, rows=70)
+    build_set("gsm8k_sft", m2, ff2, quiet=True)
+    assert [s.record["rows"] for s in list_sets(ff)] == [60]
+    assert [s.record["rows"] for s in list_sets(ff2)] == [70]
+    assert run("ls", "--root", ff).returncode == 0
+    assert run("verify", "gsm8k_sft", "--root", ff).returncode == 0
+    sql = run("sql", "SELECT count(*) AS n FROM gsm8k_sft", "--format", "csv", "--root", ff)
+    assert sql.returncode == 0 and sql.stdout.split() == ["n", "60"], sql.stderr
+    assert open_set(ff, "gsm8k_sft").read_table("train").num_rows == 60
+
+
+def test_s3_missing_bucket_fails_before_the_build(tmp_path, s3_endpoint, monkeypatch):
+    """A build into a missing bucket ran to the end, then failed on upload (leaving its
+    staging folder in TMPDIR). Now the bucket is checked first."""
+    cache, tmp = tmp_path / "cache", tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setenv("FFDATA_CACHE", str(cache))
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    m = write_gsm8k_manifest(tmp_path / "p", rows=60)
+    out = run("build", "gsm8k_sft", "--manifest", str(m), "--root", "s3://ffllm-no-such-bkt/ff")
+    assert out.returncode == 2
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert errors == ["error: s3://ffllm-no-such-bkt: bucket does not exist (S3 error 404)"], (
+        out.stderr
+    )
+    assert not (cache / "staging").exists() and not list(tmp.glob("ffdata-stage-*"))
