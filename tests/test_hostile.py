@@ -262,3 +262,74 @@ def test_bad_manifests_print_one_error_line(tmp_path, edit, expect):
     )
     line = one_error_line(out)
     assert str(m) in line and expect in line, line
+
+
+# ------------------------------------------------------------------ 5. read-only SQL
+
+
+@pytest.fixture(scope="module")
+def sql_root(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("sql")
+    m = write_gsm8k_manifest(tmp / "p", rows=50)
+    built, _ = build_set("gsm8k_sft", m, str(tmp / "root"), quiet=True)
+    return tmp, built
+
+
+def run_sql(root, query: str):
+    return subprocess.run(
+        [FFDATA, "sql", query, "--root", str(root), "--format", "csv"],
+        capture_output=True,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize(
+    "query, refused",
+    [
+        ("COPY (SELECT 1 AS id) TO '{shard}' (FORMAT parquet)", "refused COPY"),
+        ("COPY gsm8k_sft TO '{tmp}/out.csv'", "refused COPY"),
+        ("EXPORT DATABASE '{tmp}/exported'", "refused EXPORT"),
+        ("ATTACH '{tmp}/x.db' AS x", "refused ATTACH"),
+        ("ATTACH '{dir}/x.db' AS x", "refused ATTACH"),
+        ("INSTALL httpfs", "refused INSTALL"),
+        ("LOAD httpfs", "refused LOAD"),
+        ("PREPARE p AS COPY (SELECT 1) TO '{tmp}/p.csv'", "refused PREPARE"),
+        ("SET enable_external_access = true", "the configuration has been locked"),
+        ("SET allowed_directories = ['/']", "the configuration has been locked"),
+        ("RESET lock_configuration", "the configuration has been locked"),
+        ("SELECT * FROM read_csv('/etc/passwd')", "file system operations are disabled"),
+        ("SELECT * FROM read_text('{tmp}/p/manifests/gsm8k_sft.yaml')", "operations are disabled"),
+        ("SELECT * FROM glob('/etc/*')", "file system operations are disabled"),
+    ],
+)
+def test_sql_is_read_only_over_the_built_sets(sql_root, query, refused):
+    tmp, built = sql_root
+    shard = built.shard_paths()[0]
+    before = {p: p.read_bytes() for p in shard.parent.iterdir()}
+    q = query.format(shard=shard, tmp=tmp, dir=shard.parent)
+    line = one_error_line(run_sql(tmp / "root", q))
+    assert refused in line, line
+    assert {p: p.read_bytes() for p in shard.parent.iterdir()} == before  # nothing written
+    assert not [p for p in tmp.rglob("*") if p.name in ("out.csv", "x.db", "p.csv", "exported")]
+    built.verify()
+
+
+def test_sql_still_reads_sets_and_keeps_its_own_tables_in_memory(sql_root):
+    tmp, built = sql_root
+    before = sorted(p for p in tmp.rglob("*"))
+    out = run_sql(
+        tmp / "root", "CREATE TABLE t AS SELECT count(*) AS n FROM gsm8k_sft; SELECT n FROM t"
+    )
+    assert out.returncode == 0 and out.stdout.split() == ["n", "50"], out.stderr
+    out = run_sql(tmp / "root", "SELECT count(*) AS n FROM read_parquet(getvariable('x'))")
+    assert out.returncode == 2  # no variable: still one clear error, not a read of anything
+    assert sorted(p for p in tmp.rglob("*")) == before
+    # what the audits read after the lockdown: the views, the record, the set's own folder
+    from ffdata.audit import connect
+
+    db = connect(str(tmp / "root"))
+    db.focus("gsm8k_sft")
+    assert db.query("SELECT count(*) FROM shards").rows == [(50,)]
+    assert db.query("SELECT count(*) FROM build").rows == [(1,)]
+    own = "SELECT count(*) FROM read_parquet(getvariable('set_dir') || '/*.parquet')"
+    assert db.query(own).rows[0][0] >= 50
