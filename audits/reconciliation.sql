@@ -21,16 +21,20 @@ SELECT b.reconciliation.read AS read,
 FROM build b;
 
 -- Per source: the record's ledger, and its dropped rows against the dropped file
-WITH ledger AS (
-  SELECT unnest(map_keys(b.reconciliation.by_source)) AS source,
-         unnest(map_values(b.reconciliation.by_source)) AS e
+-- (read_json makes by_source a STRUCT or a MAP depending on its keys: go through JSON)
+WITH entries AS (
+  SELECT unnest(map_entries(to_json(b.reconciliation.by_source)::MAP(VARCHAR, JSON))) AS m
   FROM build b
+), ledger AS (
+  SELECT m.key AS source, (m.value->>'read')::BIGINT AS read,
+         (m.value->>'generated')::BIGINT AS generated, (m.value->>'kept')::BIGINT AS kept,
+         (m.value->>'dropped')::BIGINT AS dropped, (m.value->>'expanded')::BIGINT AS expanded
+  FROM entries
 ), in_file AS (SELECT source, count(*) AS rows FROM dropped GROUP BY source)
-SELECT l.source, l.e.read AS read, l.e.generated AS generated, l.e.kept AS kept,
-       l.e.dropped AS dropped, l.e.expanded AS expanded,
+SELECT l.source, l.read, l.generated, l.kept, l.dropped, l.expanded,
        coalesce(f.rows, 0) AS dropped_in_file,
-       l.e.read + l.e.generated = l.e.kept + l.e.dropped + l.e.expanded
-         AND l.e.dropped = coalesce(f.rows, 0) AS ok
+       l.read + l.generated = l.kept + l.dropped + l.expanded
+         AND l.dropped = coalesce(f.rows, 0) AS ok
 FROM ledger l LEFT JOIN in_file f USING (source)
 ORDER BY l.source;
 

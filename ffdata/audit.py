@@ -147,6 +147,17 @@ class AuditDB:
         self.con.execute(f"SET VARIABLE set_name = {_literal(built.name)}")
         self.con.execute(f"SET VARIABLE set_dir = {_literal(record_path.parent.as_posix())}")
         self.con.execute(f"CREATE OR REPLACE TEMP VIEW shards AS {self._shards_with_part(view)}")
+        # rows per part, block and pool, for the composition audit and the report's charts
+        cols = self.columns("shards")
+        part = "part" if "part" in cols else "NULL::VARCHAR"
+        block = "block" if "block" in cols else "NULL::VARCHAR"
+        pool = ("CASE WHEN json_valid(meta) THEN json_extract_string(meta, '$.pool') END"
+                if "meta" in cols else "NULL::VARCHAR")  # fmt: skip
+        self.con.execute(
+            "CREATE OR REPLACE TEMP VIEW composition AS SELECT "
+            f"{part} AS part, {block} AS block, {pool} AS pool, count(*) AS n FROM shards "
+            "GROUP BY ALL"
+        )
         self.con.execute(
             f"CREATE OR REPLACE TEMP VIEW dropped AS SELECT * FROM {_quote(view + '__dropped')}"
         )

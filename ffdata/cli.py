@@ -199,7 +199,8 @@ def report(
     name: Annotated[str, typer.Argument(help="Set name")],
     root: RootOpt = None,
     out: Annotated[
-        str | None, typer.Option("--out", help="HTML file (default artifacts/reports/NAME.html)")
+        str | None,
+        typer.Option("--out", help="HTML file (default reports/NAME.html under the root)"),
     ] = None,
 ):
     """Write a self-contained HTML report (plots embedded) about a set's latest build."""

@@ -1,9 +1,10 @@
 """`ffdata report SET`: one self-contained HTML page about a built set.
 
-Build facts, reconciliation, composition against targets, drops by reason, contamination per
-evaluation set, length and token histograms and the MCQ letter balance; plots are PNGs made by
-matplotlib and embedded as base64, so the file can be mailed or archived on its own. It is made
-from the same DuckDB views as the saved audits.
+Build facts, the checks and their status, composition against targets (each target against the
+figure it names; validation is its own part in every chart), the answer-blind baseline panel,
+reconciliation, drops by reason, contamination per evaluation set, length and token histograms
+and the MCQ letter balance; plots are PNGs made by matplotlib and embedded as base64, so the file
+can be mailed or archived on its own. It is made from the same results as `ffdata audit`.
 """
 
 import base64
@@ -12,8 +13,10 @@ import io
 from pathlib import Path
 
 from ffdata.audit import AuditDB, Result, connect, run_audit, view_name
+from ffdata.storage import open_storage
 
-MAX_BLOCKS = 8  # histogram lines per plot: beyond this the plot is unreadable
+MAX_GROUPS = 8  # histogram lines per plot: beyond this the plot is unreadable
+MAX_BARS = 40  # bars per chart
 
 
 def _png(fig) -> str:
@@ -37,7 +40,9 @@ def _figure(width: float = 7.5, height: float = 3.4):
     return fig, ax
 
 
-def _bars(labels: list[str], series: dict[str, list[float]], title: str, xlabel: str) -> str:
+def _bars(
+    labels: list[str], series: dict[str, list[float]], title: str, xlabel: str, fmt: str = ",.0f"
+) -> str:
     """Horizontal bars, one group per label, one bar per series."""
     fig, ax = _figure(7.5, max(2.2, 0.38 * len(labels) * max(1, len(series)) + 1))
     n = len(series)
@@ -46,7 +51,7 @@ def _bars(labels: list[str], series: dict[str, list[float]], title: str, xlabel:
         ys = [j + i * height for j in range(len(labels))]
         ax.barh(ys, values, height=height, label=name)
         for y, v in zip(ys, values, strict=True):
-            ax.text(v, y, f" {v:,.0f}", va="center", fontsize=8)
+            ax.text(v, y, f" {v:{fmt}}", va="center", fontsize=8)
     ax.set_yticks([j + (n - 1) * height / 2 for j in range(len(labels))], labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_title(title, fontsize=10, loc="left")
@@ -88,7 +93,7 @@ def _table(result: Result, limit: int = 30) -> str:
             cells.append(f"<td{cls}>{html.escape('' if v is None else str(v))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     more = (
-        f"<p class=note>… {len(result.rows) - limit} more rows</p>"
+        f"<p class=note>… {len(result.rows) - limit} more rows (ffdata audit shows all)</p>"
         if len(result.rows) > limit
         else ""
     )
@@ -99,11 +104,146 @@ def _img(b64: str, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{b64}">'
 
 
-def _top_blocks(db: AuditDB) -> list[str]:
-    rows = db.query(
-        f"SELECT block FROM shards GROUP BY block ORDER BY count(*) DESC, block LIMIT {MAX_BLOCKS}"
+def _note(text: str) -> str:
+    return f"<p class=note>{html.escape(text)}</p>"
+
+
+def _find(audits: list[Result], source: str, words: str = "") -> Result | None:
+    return next((r for r in audits if r.source == source and words in r.title), None)
+
+
+def _label(part: str | None, block: str | None) -> str:
+    """A part/block group as charts name it: "A" where part and block agree, else both."""
+    if block is None or part == block:
+        return str(part)
+    return f"{part}/{block}" if part is not None else str(block)
+
+
+# --- the status line ------------------------------------------------------------------------------
+def check_status(audits: list[Result]) -> tuple[str, str, list[tuple]]:
+    """("ok" | "bad" | "warn", the line, one row per check). A check is a result with an `ok`
+    column (or an audit skipped for want of columns). "All checks passed" only when every check
+    ran and none failed or was left unjudged; the shortcut panel leaves pools under its
+    min_items unjudged by design."""
+    rows, failed, unjudged, skipped = [], [], [], []
+    for r in audits:
+        name = (r.title or r.source).split(" (ok:")[0]  # the shortcut panel's rule is shown below
+        if r.note:
+            skipped.append(f"{r.source} ({r.note})")
+            rows.append((r.source, name, 0, 0, "did not run: " + r.note))
+            continue
+        if "ok" not in r.columns:
+            continue
+        oks = [row[r.columns.index("ok")] for row in r.rows]
+        bad = sum(ok is False for ok in oks)
+        none = sum(ok is None for ok in oks) if r.source != "shortcuts" else 0
+        if bad:
+            failed.append(name)
+        elif none:
+            unjudged.append(name)
+        status = "failed" if bad else "not judged" if none else "passed"
+        rows.append((r.source, name, len(oks), bad, status))
+    n = len(rows)
+    if failed:
+        line = f"{len(failed)} of {n} checks failed: " + "; ".join(failed)
+        return "bad", line, rows
+    if unjudged or skipped:
+        parts = []
+        if unjudged:
+            parts.append(f"{len(unjudged)} could not be judged (a figure is missing): "
+                         + "; ".join(unjudged))  # fmt: skip
+        if skipped:
+            parts.append(f"{len(skipped)} did not run: " + "; ".join(skipped))
+        return "warn", f"No check failed, but not every check ran: {' / '.join(parts)}.", rows
+    return "ok", f"All {n} checks ran and passed.", rows
+
+
+# --- sections -------------------------------------------------------------------------------------
+def _composition(db: AuditDB, audits: list[Result]) -> list[str]:
+    out = ["<h2>Composition</h2>"]
+    by_part = db.query(
+        "SELECT part, block, sum(n) AS rows FROM composition GROUP BY part, block "
+        "ORDER BY part IS NOT DISTINCT FROM 'validation', part, block"
     ).rows
-    return [r[0] for r in rows]
+    if by_part:
+        out.append(_img(_bars([_label(p, b) for p, b, _ in by_part],
+                              {"rows": [n for *_, n in by_part]},
+                              "Rows by part and block (validation is its own part)", "rows"),
+                        "rows by part and block"))  # fmt: skip
+    held_out = "part = 'validation'"
+    sources = db.query(
+        "SELECT source, count(*) FILTER (WHERE NOT coalesce(" + held_out + ", false)) AS train, "
+        "count(*) FILTER (WHERE " + held_out + ") AS validation FROM shards "
+        "GROUP BY source ORDER BY count(*) DESC, source"
+    ).rows if {"source", "part"} <= set(db.columns("shards")) else []  # fmt: skip
+    if sources:
+        series = {"training parts": [r[1] for r in sources]}
+        if any(r[2] for r in sources):
+            series["validation"] = [r[2] for r in sources]
+        out.append(_img(_bars([r[0] for r in sources][:MAX_BARS],
+                              {k: v[:MAX_BARS] for k, v in series.items()},
+                              "Rows by source", "rows"), "rows by source"))  # fmt: skip
+
+    targets = _find(audits, "composition.sql", "Targets vs actual")
+    if targets is not None:
+        cols = targets.columns
+        key, target, actual = cols.index("key"), cols.index("target"), cols.index("actual")
+        # the chart: counts of whole parts and blocks (per-pool targets are in the table)
+        top = [r for r in targets.rows if r[target] > 1 and not r[key].startswith(
+            ("pools.", "validation_by_pool.", "by_block_category."))]  # fmt: skip
+        if top:
+            out.append(_img(_bars([r[key] for r in top[:MAX_BARS]],
+                                  {"target": [r[target] for r in top[:MAX_BARS]],
+                                   "actual": [r[actual] for r in top[:MAX_BARS]]},
+                                  "Targets vs actual: each target against the figure it names",
+                                  "rows"), "targets vs actual"))  # fmt: skip
+        dev = cols.index("deviation")
+        met = sum(1 for r in targets.rows if r[dev] == 0)
+        out.append(_note(f"{len(targets.rows)} targets compared, {met} met exactly. Validation "
+                         "targets are compared with validation rows, training targets with the "
+                         "training parts; a key and its declared.* copy are one row."))  # fmt: skip
+        out.append(_table(targets, 120))
+    ignored = _find(audits, "composition.sql", "does not compare")
+    if ignored is not None and ignored.rows:
+        out.append("<h3>Declared numbers not compared here</h3>")
+        out.append(
+            _note(
+                "Rules, shares and plan figures with no row count of that name; "
+                "a set's own audit may check them (repair_blocks: anchor shares)."
+            )
+        )
+        out.append(_table(ignored, 40))
+    return out
+
+
+def _shortcuts(audits: list[Result]) -> list[str]:
+    best = _find(audits, "shortcuts", "best one per pool")
+    if best is None:
+        return []
+    cols = best.columns
+    c = {name: cols.index(name) for name in cols}
+    judged = sorted((r for r in best.rows if r[c["ok"]] is not None),
+                    key=lambda r: (-r[c["gain"]], r[:4]))  # fmt: skip
+    out = ["<h2>Answer-blind baselines</h2>",
+           _note("How far a rule that never reads the question's meaning gets (always No, the "
+                 "longest option, the number nearest the mean of the options, avoid the famous "
+                 "name, …): accuracy against chance, with a 95% Wilson interval. The best rule "
+                 "per pool is shown; every rule on every pool is in `ffdata audit`. "
+                 "See docs/audits.md.")]  # fmt: skip
+    if judged:
+        shown = judged[:MAX_BARS]
+        labels = [f"{_label(r[c['part']], r[c['block']])} {r[c['pool']]}: {r[c['baseline']]}"
+                  for r in shown]  # fmt: skip
+        out.append(_img(_bars(labels, {"baseline accuracy": [r[c["accuracy"]] for r in shown],
+                                       "chance": [r[c["chance"]] for r in shown]},
+                              "Best answer-blind baseline per judged pool", "accuracy",
+                              fmt=".2f"), "answer-blind baselines"))  # fmt: skip
+    out.append(_note(best.title.split("(", 1)[-1].rstrip(")")))
+    # judged pools first, largest gain first; pools under min_items after them
+    order = sorted(best.rows, key=lambda r: (r[c["ok"]] is None, -r[c["gain"]], r[:4]))
+    ordered = Result(best.title, cols, order)
+    out.append(_table(ordered, 60))
+    return out
 
 
 def build_report(db: AuditDB, set_name: str) -> str:
@@ -130,141 +270,99 @@ def build_report(db: AuditDB, set_name: str) -> str:
         + "".join(f"<tr><th>{k}</th><td>{html.escape(str(v))}</td></tr>" for k, v in facts)
         + "</table>"
     )
+    kind, line, check_rows = check_status(audits)
+    sections.append("<h2>Checks</h2>" + _table(
+        Result("checks", ["audit", "check", "rows", "failed", "status"], check_rows), 200))  # fmt: skip
 
-    # composition
-    comp = db.query(
-        "SELECT kind, key, n FROM counts WHERE kind IN ('by_block', 'by_source') "
-        "ORDER BY kind, n DESC, key"
-    ).rows
-    plots = []
-    for kind in ("by_block", "by_source"):
-        rows = [(k, n) for kd, k, n in comp if kd == kind]
-        if rows:
-            plots.append(
-                _img(
-                    _bars(
-                        [k for k, _ in rows],
-                        {"rows": [n for _, n in rows]},
-                        f"Rows {kind.replace('_', ' ')}",
-                        "rows",
-                    ),  # fmt: skip
-                    f"rows {kind}",
-                )
-            )
-    targets = [r for r in audits if r.source == "composition.sql" and "target" in r.columns]
-    target_rows = [r for r in targets[0].rows if r[2] is not None] if targets else []
-    if target_rows:
-        labels = [r[0] for r in target_rows]
-        plots.append(
-            _img(
-                _bars(
-                    labels,
-                    {"target": [r[1] for r in target_rows], "actual": [r[2] for r in target_rows]},
-                    "Targets vs actual (counts; shares are fractions of the rows)",
-                    "rows",
-                ),
-                "targets vs actual",
-            )  # fmt: skip
-        )
-    sections.append("<h2>Composition</h2>" + "".join(plots))
-    if targets:
-        sections.append(_table(targets[0]))
+    sections += _composition(db, audits)
+    sections += _shortcuts(audits)
 
     # reconciliation and drops
-    recon = [r for r in audits if r.source == "reconciliation.sql"]
-    sections.append("<h2>Reconciliation: input = kept + dropped</h2>" + _table(recon[0]))
+    sections.append("<h2>Reconciliation: input = kept + dropped</h2>")
+    sections += [_table(r) for r in audits if r.source == "reconciliation.sql"][:2]
     reasons = db.query(
         "SELECT reason, n FROM reasons WHERE action = 'dropped' ORDER BY n DESC"
     ).rows
     if reasons:
-        sections.append(
-            _img(
-                _bars(
-                    [r[0] for r in reasons],
-                    {"rows": [r[1] for r in reasons]},
-                    "Dropped rows by reason",
-                    "rows",
-                ),  # fmt: skip
-                "dropped by reason",
-            )
-        )
+        sections.append(_img(_bars([r[0] for r in reasons][:MAX_BARS],
+                                   {"rows": [r[1] for r in reasons][:MAX_BARS]},
+                                   "Dropped rows by reason", "rows"), "dropped by reason"))  # fmt: skip
 
     # contamination
-    contam = [r for r in audits if r.source == "contamination.sql"]
+    this_set = _find(audits, "contamination.sql", "This set")
+    matched = _find(audits, "contamination.sql", "Which eval items")
     sections.append(
         "<h2>Contamination against the evaluation sets</h2>"
-        + _table(contam[0])
+        + (_table(this_set) if this_set else "")
         + "<p class=note>Evaluation sets: MMLU test, ARC-Easy/Challenge test, GSM8K test, "
         "TruthfulQA, HellaSwag validation. Offline, HellaSwag has only 1,000 of its 10,042 "
-        "validation items (the bundled subset).</p>"
-        + (_table(contam[2], 10) if len(contam) > 2 else "")
+        "validation items (the bundled subset).</p>" + (_table(matched, 10) if matched else "")
     )
 
-    # lengths
-    if {"block", "response", "instruction"} <= cols:
-        blocks = _top_blocks(db)
-        groups = {}
-        for b in blocks:
-            rows = db.query(
-                "SELECT length(response) FROM shards WHERE block = "
-                f"'{b.replace(chr(39), chr(39) * 2)}'"
-            ).rows
-            groups[b] = [r[0] for r in rows]
+    # lengths, per part and block
+    if {"part", "block", "response", "instruction"} <= cols:
+        groups_q = db.query(
+            "SELECT part, block FROM shards GROUP BY ALL "
+            f"ORDER BY count(*) DESC, part, block LIMIT {MAX_GROUPS}"
+        ).rows
+        labels = {(p, b): _label(p, b) for p, b in groups_q}
+        groups: dict[str, list[float]] = {v: [] for v in labels.values()}
+        for p, b, n in db.query("SELECT part, block, length(response) FROM shards").rows:
+            if (p, b) in labels:
+                groups[labels[(p, b)]].append(n)
         sections.append("<h2>Lengths</h2>")
-        sections.append(_img(_hist(groups, "Response length by block", "characters"), "lengths"))
+        sections.append(_img(_hist(groups, "Response length by part and block", "characters"),
+                             "lengths"))  # fmt: skip
         if "text" in cols:
             tok = db.query(
-                "WITH s AS (SELECT block, text FROM shards ORDER BY hash(id), id LIMIT 20000) "
-                "SELECT block, gpt2_tokens(text) FROM s"
+                "WITH s AS (SELECT part, block, text FROM shards ORDER BY hash(id), id "
+                "LIMIT 20000) SELECT part, block, gpt2_tokens(text) FROM s"
             ).rows
-            tgroups: dict[str, list[float]] = {b: [] for b in blocks}
-            for b, n in tok:
-                if b in tgroups:
-                    tgroups[b].append(n)
-            sections.append(
-                _img(
-                    _hist(tgroups, "GPT-2 tokens of the rendered record (≤20,000 rows)", "tokens"),
-                    "tokens",
-                )
-            )
+            tgroups: dict[str, list[float]] = {v: [] for v in labels.values()}
+            for p, b, n in tok:
+                if (p, b) in labels:
+                    tgroups[labels[(p, b)]].append(n)
+            sections.append(_img(_hist(tgroups, "GPT-2 tokens of the rendered record "
+                                       "(≤20,000 rows)", "tokens"), "tokens"))  # fmt: skip
         sections.extend(_table(r) for r in audits if r.source == "lengths.sql" and r.rows[:1])
 
-    # MCQ letters
-    mcq = [r for r in audits if r.source == "mcq_balance.sql" and r.rows]
-    if mcq:
-        letters = mcq[0]
-        by_block: dict[str, dict[str, int]] = {}
-        for block, letter, n, _ in letters.rows:
-            by_block.setdefault(block, {})[letter] = n
-        all_letters = sorted({letter for d in by_block.values() for letter in d})
-        series = {b: [by_block[b].get(x, 0) for x in all_letters] for b in sorted(by_block)}
+    # MCQ letters, per part and block
+    letters = _find(audits, "mcq_balance.sql", "Letter counts")
+    if letters is not None and letters.rows:
+        c = letters.columns
+        by_group: dict[str, dict[str, int]] = {}
+        for row in letters.rows:
+            label = _label(row[c.index("part")], row[c.index("block")])
+            by_group.setdefault(label, {})[row[c.index("letter")]] = row[c.index("rows")]
+        all_letters = sorted({x for d in by_group.values() for x in d})
+        series = {g: [by_group[g].get(x, 0) for x in all_letters] for g in sorted(by_group)}
         sections.append(
             "<h2>MCQ answer-letter balance</h2>"
-            + _img(_bars(all_letters, series, "Gold letter per block", "rows"), "mcq letters")
-            + "".join(_table(r) for r in mcq[1:])
+            + _img(
+                _bars(all_letters, series, "Gold letter per part and block", "rows"), "mcq letters"
+            )  # fmt: skip
+            + "".join(
+                _table(r) for r in audits if r.source == "mcq_balance.sql" and r is not letters
+            )
         )
 
     dup = [r for r in audits if r.source == "duplicates.sql"]
     if dup:
         sections.append("<h2>Duplicates</h2>" + "".join(_table(r, 10) for r in dup[:2]))
 
-    failed = [r.title or r.source for r in audits if r.failed]
-    status = (
-        f"<p class=bad>Failed checks: {html.escape('; '.join(failed))}</p>"
-        if failed
-        else "<p class=ok>All checks passed.</p>"
-    )
+    status = f"<p class={kind}>{html.escape(line)}</p>"
     title = f"{built.name} — {built.fingerprint[:12]}"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; max-width: 1000px; margin: 2em auto; color: #222; }}
 h1 {{ font-size: 1.5em; }} h2 {{ font-size: 1.15em; border-bottom: 1px solid #ddd; }}
+h3 {{ font-size: 1em; }}
 table {{ border-collapse: collapse; margin: .6em 0; font-size: .85em; }}
 td, th {{ border: 1px solid #ddd; padding: .25em .5em; text-align: left; }}
 table.facts th {{ background: #f4f4f4; }} img {{ display: block; margin: .8em 0; max-width: 100%; }}
 .note {{ color: #666; font-size: .85em; }} .bad {{ color: #b00; font-weight: bold; }}
-.ok {{ color: #070; }}
+.ok {{ color: #070; }} .warn {{ color: #a60; font-weight: bold; }}
 </style></head><body>
 <h1>ffdata report: {html.escape(title)}</h1>
 {status}
@@ -273,10 +371,17 @@ table.facts th {{ background: #f4f4f4; }} img {{ display: block; margin: .8em 0;
 """
 
 
-def write_report(set_name: str, root: str | None = None, out: str | Path | None = None) -> Path:
+def write_report(set_name: str, root: str | None = None, out: str | Path | None = None) -> str:
+    """Write the page to `out`, or to reports/<set>.html under the storage root (a local folder
+    or S3); returns where it went."""
     db = connect(root)
     page = build_report(db, set_name)
-    path = Path(out) if out else Path("artifacts") / "reports" / f"{set_name}.html"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding="utf-8")
-    return path
+    if out:
+        path = Path(out)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(page, encoding="utf-8")
+        return str(path)
+    storage = open_storage(root)
+    key = f"reports/{set_name}.html"
+    storage.write_bytes(key, page.encode("utf-8"))
+    return storage.describe(key)

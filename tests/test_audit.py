@@ -104,7 +104,8 @@ def test_generic_audits(root):
                     "(SELECT instruction FROM gsm8k_sft)").rows[0][0]  # fmt: skip
     assert shared.rows[0][:2] == ("gsm8k_small", both) and 45 <= both <= 50
     tokens = by_title(results, "GPT-2 tokens")
-    assert tokens.rows[0][1] == 300 and 50 < tokens.rows[0][2] < 400
+    assert tokens.columns[:3] == ["part", "block", "sampled_rows"]
+    assert tokens.rows[0][2] == 300 and 50 < tokens.rows[0][3] < 400
 
 
 def test_broken_reconciliation_fails_the_audit(root, tmp_path):
@@ -218,6 +219,7 @@ def test_mcq_letter_balance_audit():
     responses = ["A"] * 40 + ["(B) because"] * 20 + ["C. twelve"] * 20 + ["d"] * 20 + ["none"]
     shards = pa.table(
         {
+            "part": ["A"] * len(responses),
             "block": ["A"] * len(responses),
             "format": ["mcq_letter"] * len(responses),
             "response": responses,
@@ -226,7 +228,7 @@ def test_mcq_letter_balance_audit():
     con = duckdb.connect()
     con.register("shards", shards)
     results = AuditDB(con, "memory").run_script((AUDIT_DIR / "mcq_balance.sql").read_text())
-    letters = {r[1]: r[2] for r in results[0].rows}
+    letters = {r[2]: r[3] for r in results[0].rows}
     assert letters == {"A": 40, "B": 20, "C": 20, "D": 20, "?": 1}
     summary = dict(zip(results[1].columns, results[1].rows[0], strict=True))
     assert summary["letters_used"] == 4 and summary["max_share"] == 0.4
