@@ -83,10 +83,10 @@ def test_tasks_use_lm_eval_mmlu_prompt_and_descriptions(task_dir):
 
 
 def test_five_shot_context_is_the_first_five_dev_items(task_dir):
-    from lm_eval.tasks import TaskManager
+    from lm_eval.tasks import TaskManager, get_task_dict  # get_task_dict: 0.4.11 (the card's)
 
     tm = TaskManager(include_path=str(task_dir), include_defaults=False)
-    task = tm.load(["ffmmlu_anatomy"])["tasks"]["ffmmlu_anatomy"]
+    task = get_task_dict(["ffmmlu_anatomy"], tm)["ffmmlu_anatomy"]
     doc = task.test_docs()[0]
     dev = [it for it in load_evalset("mmlu", "bundled", split="dev") if it.subject == "anatomy"]
 
