@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ffdata.errors import FFDataError
+from ffdata.errors import FFDataError, one_line
 
 console = Console()
 err_console = Console(stderr=True)
@@ -22,13 +22,17 @@ RootOpt = Annotated[
 
 
 class _App(typer.Typer):
-    """Typer app that turns FFDataError into one clear line and exit status 2."""
+    """Typer app that turns FFDataError, and the failures a user can act on (a full disk, a bad
+    S3 endpoint, errors.one_line), into one clear line and exit status 2."""
 
     def __call__(self, *args, **kwargs):
         try:
             return super().__call__(*args, **kwargs)
-        except FFDataError as e:
-            err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        except Exception as e:
+            message = one_line(e)
+            if message is None:
+                raise  # a bug: its traceback helps
+            err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
             sys.exit(2)
 
 
@@ -179,19 +183,52 @@ def sql(
 
 @app.command()
 def audit(
-    name: Annotated[str, typer.Argument(help="Set name")],
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Set name (with --overlap: sets, default all)")
+    ] = None,
     root: RootOpt = None,
     fmt: FormatOpt = "table",
+    overlap: Annotated[
+        bool, typer.Option("--overlap", help="questions and source rows shared across sets")
+    ] = False,
 ):
-    """Run the saved audits (audits/*.sql, plus audits/NAME.sql) on a set's latest build."""
+    """Run the saved audits (audits/*.sql, plus audits/NAME.sql and the answer-blind baseline
+    panel) on a set's latest build; or, with --overlap, the overlap matrix across sets."""
     from ffdata.audit import connect, run_audit
 
-    results = run_audit(connect(root), name)
+    if overlap:
+        from ffdata.audit import overlap as overlap_matrix
+
+        results = overlap_matrix(connect(root, evalsets=False), names)
+        if fmt == "table":
+            console.print(_matrix_table(results[0]))
+            results = results[1:]
+        _print_results(results, fmt)
+        return
+    if not names or len(names) != 1:
+        raise FFDataError("audit takes one set name (or --overlap and any number of sets)")
+    results = run_audit(connect(root), names[0])
     _print_results(results, fmt)
     failed = [r.title or r.source for r in results if r.failed]
     if failed:
         err_console.print(f"[bold red]failed:[/] {'; '.join(failed)}", highlight=False)
         raise typer.Exit(1)
+
+
+def _matrix_table(result):
+    """The overlap matrix as a grid: set/part x set/part, cells "questions / source rows"."""
+    groups = list(dict.fromkeys((r[0], r[1]) for r in result.rows))
+    cells = {(r[0], r[1], r[2], r[3]): f"{r[4]:,} / {r[5]:,}" for r in result.rows}
+    table = Table(
+        title="Shared normalized questions / shared source rows (diagonal: the part's own)",
+        title_justify="left",
+    )
+    table.add_column("set/part")
+    for s, p in groups:
+        table.add_column(f"{s}/{p}", justify="right", overflow="fold")
+    for a in groups:
+        table.add_row(f"{a[0]}/{a[1]}", *(cells[(*a, *b)] for b in groups))
+    return table
 
 
 @app.command()

@@ -333,3 +333,56 @@ def test_sql_still_reads_sets_and_keeps_its_own_tables_in_memory(sql_root):
     assert db.query("SELECT count(*) FROM build").rows == [(1,)]
     own = "SELECT count(*) FROM read_parquet(getvariable('set_dir') || '/*.parquet')"
     assert db.query(own).rows[0][0] >= 50
+
+
+# ------------------------------------------------------------------ one clear line: faults
+
+FAULTS = {
+    # a real ENOSPC: /dev/full refuses every write
+    "disk_full": (
+        "open('/dev/full', 'wb').write(b'x' * 100_000)",
+        "No space left on device (errno 28)",
+    ),
+    "deep": ("import json; json.loads('[' * 100_000 + ']' * 100_000)", "nested too deeply"),
+    "surrogate": ("'\\ud800'.encode('utf-8')", "surrogates not allowed"),
+}
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_faults_inside_a_build_print_one_error_line(tmp_path, fault):
+    code, expect = FAULTS[fault]
+    script = (
+        "import ffdata.build as b\n"
+        f"def fail(*a, **k):\n    {code}\n"
+        "b.build_set = fail\n"
+        "from ffdata.cli import app\n"
+        "app(['build', 'gsm8k_sft'], prog_name='ffdata')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert expect in one_error_line(out)
+
+
+@pytest.mark.parametrize(
+    "endpoint, expect",
+    [
+        ("not a url", "S3: ValueError: Invalid endpoint: not a url"),
+        ("http://[::1", "Invalid IPv6 URL"),
+        ("http://127.0.0.1:{port}", "EndpointConnectionError"),
+    ],
+)
+def test_a_bad_s3_endpoint_is_one_error_line(tmp_path, endpoint, expect):
+    from tests.conftest import free_port
+
+    env = {
+        **__import__("os").environ,
+        "AWS_ENDPOINT_URL": endpoint.format(port=free_port()),  # nothing listens there
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "y",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_MAX_ATTEMPTS": "1",
+    }
+    for cmd in (["ls"], ["sql", "SELECT 1"]):
+        out = subprocess.run(
+            [FFDATA, *cmd, "--root", "s3://bucket/ff"], capture_output=True, text=True, env=env
+        )
+        assert expect in one_error_line(out)
