@@ -1,37 +1,50 @@
 """repair_blocks: stage 7 knowledge repair (Blocks A/B/D + validation) and Blocks E/F.
 
 The manifest gives a quota per (block, pool) — `targets.<block>.<pool>: n` — and the validation
-total. Validation is stratified over the A/B/D pools in proportion to their quotas and drawn from
-the same pools first, so it never shares a question with training. Each pool is shuffled with the
-set seed, every question is used at most once in the whole build, every item passes
-decontamination (ctx.keep), and a pool that runs dry is an error naming it and the shortfall.
-MCQ answers take their letters from an exactly balanced, seeded sequence per block.
+total. Validation is stratified over the A/B/D pools that can be held out, in proportion to their
+quotas, and is drawn for every pool before any training item, so that training can avoid it:
+
+- no normalized question of a validation item is asked in training (any block, any format);
+- no fact a validation item asks — (table, row, fact family), see generators.subjects — is
+  stated by a training item (the capital of Nicaragua is asked in validation or trained, not both);
+- no validation item comes from a question or a fact table that the sets named in
+  `options.validation_excludes` read (ffdata.heldout): the model line trains on those earlier.
+
+Each pool is shuffled with the set seed, every question is used at most once in the whole build,
+every item passes decontamination (ctx.keep_batch), and a pool that runs dry is an error naming it
+and the shortfall. Every candidate a table or generator produces is counted (ctx.generated) and
+ends up kept or dropped with a reason. MCQ answers take their letters from an exactly balanced,
+seeded sequence per block.
 """
 
 import random
-import re
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 
+from ffdata import heldout
 from ffdata.errors import FFDataError
 from ffdata.formats import verify
-from ffdata.generators import mcq, numeric, pools, realmcq
+from ffdata.generators import mcq, numeric, pools, realmcq, subjects
 from ffdata.records import make_record, record_id
+from ffdata.sources import resolve_path
 from ffdata.tables import cross_check, validate_rows
 
-VERSION = "1"
+VERSION = "2"
 TRAIN_BLOCKS = ("A", "B", "D", "E", "F")
 VALIDATED_BLOCKS = ("A", "B", "D")
 NUMERIC_TRIES = 50  # draws per needed item before a generator family counts as exhausted
+MIN_ELIGIBLE = 0.5  # a real-data pool is held out only if most of its rows are not excluded
 
 
 def _norm(q: str) -> str:
-    return re.sub(r"\W+", " ", q.casefold()).strip()
+    return heldout.norm_question(q)
 
 
 def _question_id(c: mcq.Candidate) -> str:
-    """What "the same question" means: the text, plus the right answer for MCQ, whose stems
-    may legitimately repeat ("Which of these people is best known as a composer?")."""
-    return _norm(c.question) + ("|" + _norm(c.answer) if c.is_mcq else "")
+    """What "the same question" means: the text, plus the right answer for MCQ (whose stems may
+    legitimately repeat: "Which of these animals is a reptile?") and for numeric items, so a
+    generated problem asked as MCQ in A and with worked steps in D is one question."""
+    answer = c.meta.get("answer_value", c.answer) if c.format == "numeric" or c.is_mcq else ""
+    return _norm(c.question) + ("|" + _norm(str(answer)) if answer != "" else "")
 
 
 def quotas(targets: dict, block_a_source: str) -> dict[str, dict[str, int]]:
@@ -59,13 +72,21 @@ def quotas(targets: dict, block_a_source: str) -> dict[str, dict[str, int]]:
     return out
 
 
-def stratify(q: dict[str, dict[str, int]], total: int) -> dict[tuple[str, str], int]:
+def stratify(
+    q: dict[str, dict[str, int]], total: int, held_out: set | None = None
+) -> dict[tuple[str, str], int]:
     """Split `total` validation items over the A/B/D pools in proportion to their quotas
-    (largest remainder, ties by name, so the split is exact and deterministic)."""
-    cells = [(b, p, n) for b in VALIDATED_BLOCKS for p, n in q.get(b, {}).items() if n > 0]
+    (largest remainder, ties by name, so the split is exact and deterministic). `held_out`: the
+    (block, pool) cells that can give validation items (None: all)."""
+    cells = [
+        (b, p, n)
+        for b in VALIDATED_BLOCKS
+        for p, n in q.get(b, {}).items()
+        if n > 0 and (held_out is None or (b, p) in held_out)
+    ]
     weight = sum(n for *_, n in cells)
     if total and not weight:
-        raise FFDataError("targets.validation > 0 but blocks A/B/D have no quotas")
+        raise FFDataError("targets.validation > 0 but no A/B/D pool can be held out")
     exact = {(b, p): total * n / weight for b, p, n in cells} if weight else {}
     out = {k: int(v) for k, v in exact.items()}
     rest = total - sum(out.values())
@@ -74,15 +95,51 @@ def stratify(q: dict[str, dict[str, int]], total: int) -> dict[tuple[str, str], 
     return out
 
 
-class Drawer:
-    """State shared by every pool: used questions, letter sequences, rows used per source."""
+class Stream:
+    """A pool's shuffled candidates, (source, row, Candidate), shared by the two draws: the
+    validation draw takes eligible items and holds the others back for the training draw."""
 
-    def __init__(self, ctx, q, val):
+    def __init__(self, pool_name: str, items, lazy: bool = False, held_out: bool = True):
+        self.pool_name, self.items, self.lazy, self.held_out = (
+            pool_name,
+            iter(items),
+            lazy,
+            held_out,
+        )
+        self.held: deque = deque()
+
+    def for_validation(self, eligible):
+        for item in self.items:
+            if eligible(item):
+                yield item
+            else:
+                self.held.append(item)
+
+    def for_training(self):
+        while self.held:
+            yield self.held.popleft()
+        yield from self.items
+
+    def leftover(self):
+        """Candidates produced but never drawn (a lazy generator produces no more)."""
+        yield from self.held
+        self.held.clear()
+        if not self.lazy:
+            yield from self.items
+
+
+class Drawer:
+    """State shared by every pool: used questions and facts, letter sequences."""
+
+    def __init__(self, ctx, q, val, excludes: heldout.Excludes, excluded_tables: set[str]):
         self.ctx, self.seed = ctx, ctx.seed
+        self.excludes, self.excluded_tables = excludes, excluded_tables
         self.used_keys: set[str] = set()
         self.used_questions: set[str] = set()
-        self.used_rows: dict[str, set[int]] = defaultdict(set)
+        self.val_questions: set[str] = set()  # normalized stems asked in validation
+        self.val_facts: dict[tuple, set[str]] = defaultdict(set)  # (table, row) -> families
         self.skipped: Counter = Counter()
+        self.subjects: Counter = Counter()  # (part, block, subject) -> items kept
         self.letters: dict[tuple[str, str], list[str]] = {}
         for block in TRAIN_BLOCKS:
             n_train = sum(n for p, n in q[block].items() if pools.POOLS[p].mcq)
@@ -91,12 +148,41 @@ class Drawer:
                 rng = random.Random(f"{self.seed}:letters:{part}:{block}")
                 self.letters[(part, block)] = mcq.balanced_letters(n, rng)
 
-    def fresh(self, c: mcq.Candidate) -> bool:
-        return c.key not in self.used_keys and _question_id(c) not in self.used_questions
+    def eligible(self, item) -> bool:
+        """May this item be held out? Not if a set named in validation_excludes reads it."""
+        source, _, c = item
+        table = c.meta.get("table")
+        if table in self.excluded_tables:
+            return False
+        return not self.excludes.question(c.question)
+
+    def refuse(self, pool_name: str, c: mcq.Candidate, part: str) -> str:
+        """Why `c` cannot be drawn for `part` now ("" if it can)."""
+        if c.key in self.used_keys:
+            return "duplicate"
+        if _question_id(c) in self.used_questions:
+            return "duplicate_question"
+        if part != "validation":
+            if _norm(c.question) in self.val_questions:
+                return "heldout_question"
+            for f in subjects.facts_of(pool_name, c):
+                table, row, family = f.rsplit(":", 2)
+                held = self.val_facts.get((table, row), ())
+                if held and (family == "row" or "row" in held or family in held):
+                    return "heldout_fact"
+        return ""
 
     def record(self, block, part, pool_name, source, row, c: mcq.Candidate):
         """Render a candidate; an MCQ takes (pops) the next letter of its part's sequence."""
-        meta = {**c.meta, "pool": pool_name, "key": c.key, "part": part}
+        meta = {
+            **c.meta,
+            "pool": pool_name,
+            "key": c.key,
+            "part": part,
+            "subject": subjects.subject_of(pool_name, c),
+            "question_norm": _norm(c.question),
+            "facts": subjects.facts_of(pool_name, c),
+        }
         if c.is_mcq:
             letters = self.letters[(part, block)]
             if not letters:
@@ -125,58 +211,50 @@ class Drawer:
         rec["id"] = record_id(c.key, row, self.seed)
         return rec
 
-    def fill(self, block, pool_name, items, n_val, n_train, on_skip=None):
-        """Take validation then training items from a shuffled iterable of
-        (source, row, candidate). Items are decontaminated in batches (one vectorized scan); a
-        dropped MCQ gives its letter back to the sequence, so the letters stay exactly balanced.
-        """
-        need = {"validation": n_val, block: n_train}
-        got = Counter()
+    def fill(self, block, pool_name, items, part, n):
+        """Take n items for `part` (validation, or the block itself) from a shuffled iterable
+        of (source, row, candidate). Items are decontaminated in batches (one vectorized scan);
+        a dropped MCQ gives its letter back to the sequence, so the letters stay balanced."""
+        got = 0
         items = iter(items)
         exhausted = False
-        while not exhausted and (got["validation"] < n_val or got[block] < n_train):
+        while not exhausted and got < n:
             batch = []
-            slots = {part: need[part] - got[part] for part in need}
-            while len(batch) < sum(slots.values()):
+            while len(batch) < n - got:
                 nxt = next(items, None)
                 if nxt is None:
                     exhausted = True
                     break
                 source, row, c = nxt
-                kind = pools.POOLS[pool_name].kind
-                if kind != "rows":  # made by a generator: an input of its source, counted here
-                    from_row = row if kind == "table" else None
-                    self.ctx.generated(source, pool=pool_name, from_row=from_row)
-                if not self.fresh(c):
-                    self.skipped[f"{pool_name}:duplicate_question"] += 1
-                    if on_skip:
-                        on_skip(source, row, "duplicate", c.key)
-                    else:
-                        self.ctx.drop(source, row, "duplicate_question", c.key)
+                reason = self.refuse(pool_name, c, part)
+                if reason:
+                    self.skipped[f"{pool_name}:{reason}"] += 1
+                    self.ctx.drop(source, row, reason, c.key)
                     continue
                 # a question is spent once tried, kept or not, so nothing repeats
                 self.used_keys.add(c.key)
                 self.used_questions.add(_question_id(c))
-                part = "validation" if len(batch) < slots["validation"] else block
-                batch.append((part, source, row, c))
-            records = [
-                self.record(block, part, pool_name, src, row, c) for part, src, row, c in batch
-            ]
-            for (part, src, row, c), rec, kept in zip(
+                batch.append((source, row, c))
+            records = [self.record(block, part, pool_name, s, r, c) for s, r, c in batch]
+            for (_src, _row, c), rec, kept in zip(
                 batch, records, self.ctx.keep_batch(records), strict=True
             ):
                 if kept:
-                    got[part] += 1
-                    self.used_rows[src].add(row)
+                    got += 1
                     self.ctx.emit(part, rec)
+                    self.subjects[(part, block, subjects.subject_of(pool_name, c))] += 1
+                    if part == "validation":
+                        self.val_questions.add(_norm(c.question))
+                        for f in subjects.facts_of(pool_name, c):
+                            table, r, family = f.rsplit(":", 2)
+                            self.val_facts[(table, r)].add(family)
                 elif c.is_mcq:
                     self.letters[(part, block)].append(rec["response"])
-        if got["validation"] < n_val or got[block] < n_train:
-            short = n_val + n_train - got["validation"] - got[block]
+        if got < n:
+            what = "validation" if part == "validation" else "train"
             raise FFDataError(
-                f"pool {pool_name!r} (block {block}) cannot fill its quota: needs "
-                f"{n_val + n_train} ({n_train} train + {n_val} validation), found only "
-                f"{n_val + n_train - short} usable items ({short} short)"
+                f"pool {pool_name!r} (block {block}) cannot fill its quota: needs {n} {what} "
+                f"items, found only {got} usable items ({n - got} short)"
             )
 
 
@@ -185,62 +263,98 @@ def _shuffled(items: list, seed, name: str) -> list:
     return items
 
 
+def _generated(ctx, source: str, pool: str, from_row: int | None = None) -> None:
+    # BuildContext.generated counts generator output as input (older contexts lack it)
+    if hasattr(ctx, "generated"):
+        ctx.generated(source, 1, pool=pool, from_row=from_row)
+
+
 def build(ctx) -> None:
     m = ctx.manifest
     mode = m.options.get("block_a_source", "local")
     if mode not in ("local", "hf"):
         raise FFDataError(f"options.block_a_source: expected 'local' or 'hf', got {mode!r}")
     q = quotas(m.targets, mode)
-    val = stratify(q, int(m.targets.get("validation", 0)))
-    drawer = Drawer(ctx, q, val)
+    excludes = heldout.resolve(m.options.get("validation_excludes"), ctx.base_dir)
 
     needed_tables = sorted(
         {pools.POOLS[p].source for b in q for p in q[b] if pools.POOLS[p].kind == "table"}
         | ({"anchors", "persons"})
     )
-    tables = {}
+    tables, excluded_tables = {}, set()
     for name in needed_tables:
         spec = m.source(name)
         tables[name] = validate_rows(name, list(ctx.read_source(name)), spec.path or name)
+        if spec.path and resolve_path(spec, ctx.base_dir).resolve() in excludes.files:
+            excluded_tables.add(name)
     problems = cross_check(tables)
     if problems:
         raise FFDataError(f"fact tables disagree: {problems[0]} (+{len(problems) - 1} more)")
 
-    rows_cache: dict[str, list] = {}
+    streams: dict[tuple[str, str], Stream] = {}
+    rows_read: dict[str, str] = {}
     for block in TRAIN_BLOCKS:
         for pool_name, n_train in q[block].items():
-            n_val = val.get((block, pool_name), 0)
-            if n_train + n_val == 0:
-                continue
             pool = pools.POOLS[pool_name]
             if pool.kind == "table":
-                items = list(pools.table_candidates(pool_name, tables, ctx.seed))
-                drawer.fill(block, pool_name, _shuffled(items, ctx.seed, pool_name), n_val, n_train)
+                streams[(block, pool_name)] = _table_stream(ctx, pool_name, tables, excluded_tables)
             elif pool.kind == "rows":
-                _fill_rows(ctx, drawer, block, pool_name, pool, n_val, n_train, rows_cache)
+                if pool.source in rows_read:
+                    raise FFDataError(
+                        f"source {pool.source!r} feeds two pools; give each pool its own source"
+                    )
+                rows_read[pool.source] = pool_name
+                streams[(block, pool_name)] = _rows_stream(ctx, pool_name, pool, excludes)
             else:
-                _fill_numeric(ctx, drawer, block, pool_name, pool, n_val, n_train)
+                need = n_train + m.targets.get("validation", 0)
+                streams[(block, pool_name)] = _numeric_stream(ctx, pool_name, pool, need)
+    held_out = {cell for cell, s in streams.items() if s.held_out}
+    val = stratify(q, int(m.targets.get("validation", 0)), held_out)
+    drawer = Drawer(ctx, q, val, excludes, excluded_tables)
 
-    # every row read is accounted for: table rows no quota reached, source rows over quota
+    # 1. every validation item first, so that 2. training can avoid its questions and facts
+    for (block, pool_name), stream in streams.items():
+        n_val = val.get((block, pool_name), 0)
+        if n_val:
+            items = stream.for_validation(drawer.eligible)
+            drawer.fill(block, pool_name, items, "validation", n_val)
+    for (block, pool_name), stream in streams.items():
+        if q[block][pool_name]:
+            drawer.fill(block, pool_name, stream.for_training(), block, q[block][pool_name])
+
+    # every input is accounted for: candidates never drawn, table rows no pool asked about
+    for stream in streams.values():
+        for source, row, c in stream.leftover():
+            ctx.drop(source, row, "over_quota", c.key)
     for name, table in tables.items():
-        expanded = ctx.expanded_rows.get(name, set())
+        expanded = getattr(ctx, "expanded_rows", {}).get(name, set())
         for r in table.rows:
+            if r["_row"] not in expanded and not hasattr(ctx, "generated"):
+                continue  # an older context counts table rows as items: nothing to drop
             if r["_row"] not in expanded:
                 reason = "reference_table" if name == "anchors" else "unused"
-                ctx.drop(name, r["_row"], reason, "no quota drew a question from this row")
-    for source, rows in rows_cache.items():
-        for idx, _row, status in rows:
-            if status == "pending":
-                ctx.drop(source, idx, "over_quota", "")
+                ctx.drop(name, r["_row"], reason, "no pool asked a question from this row")
 
-    ctx.set_targets(_targets(m.targets, q, val, tables, drawer, mode))
+    ctx.set_targets(_targets(m.targets, q, val, tables, drawer, mode, excludes, excluded_tables))
 
 
-def _fill_rows(ctx, drawer, block, pool_name, pool, n_val, n_train, cache):
+def _table_stream(ctx, pool_name, tables, excluded_tables) -> Stream:
+    cands = list(pools.table_candidates(pool_name, tables, ctx.seed))
+    for source, row, _ in cands:
+        _generated(ctx, source, pool_name, from_row=row)
+    # a pool whose stems repeat ("Which of these animals is a reptile?") cannot be held out:
+    # its stem would be asked in validation and training alike
+    stems = {_norm(c.question) for *_, c in cands}
+    table = pools.POOLS[pool_name].source
+    held_out = len(stems) == len(cands) and table not in excluded_tables
+    # an ordered pool (yes/no: true and false interleaved) keeps its balanced order
+    order = cands if pools.POOLS[pool_name].ordered else _shuffled(cands, ctx.seed, pool_name)
+    return Stream(pool_name, order, held_out=held_out)
+
+
+def _rows_stream(ctx, pool_name, pool, excludes) -> Stream:
     source = pool.source
-    if source in cache:
-        raise FFDataError(f"source {source!r} feeds two pools; give each pool its own source")
-    entries, cands = [], []
+    cands = []
     for idx, row in ctx.read_source(source):
         try:
             if pool.adapter == "gsm8k":
@@ -252,32 +366,14 @@ def _fill_rows(ctx, drawer, block, pool_name, pool, n_val, n_train, cache):
         except ValueError as e:
             reason, _, detail = str(e).partition(":")
             ctx.drop(source, idx, reason, detail)
-            entries.append([idx, row, "dropped"])
             continue
-        entries.append([idx, row, "pending"])
         cands.append((source, idx, c))
-    cache[source] = entries
-    status = {e[0]: e for e in entries}
-
-    def on_skip(src, row, reason, detail):
-        ctx.drop(src, row, reason, detail)
-        status[row][2] = "dropped"
-
-    shuffled = _shuffled(cands, ctx.seed, pool_name)
-    drawer.fill(block, pool_name, _track(shuffled, status), n_val, n_train, on_skip=on_skip)
+    eligible = sum(not excludes.question(c.question) for *_, c in cands)
+    held_out = bool(cands) and eligible >= MIN_ELIGIBLE * len(cands)
+    return Stream(pool_name, _shuffled(cands, ctx.seed, pool_name), held_out=held_out)
 
 
-def _track(items, status):
-    """Mark a row handled as soon as the drawer takes it (it is then kept, dropped as
-    contaminated, or skipped as a duplicate); rows never taken stay pending -> over_quota."""
-    for source, idx, c in items:
-        status[idx][2] = "seen"
-        yield source, idx, c
-
-
-def _fill_numeric(ctx, drawer, block, pool_name, pool, n_val, n_train):
-    need = n_val + n_train
-
+def _numeric_stream(ctx, pool_name, pool, need) -> Stream:
     def problems():
         families = numeric.FAMILIES if pool.kind == "numeric_mcq" else (pool.adapter,)
         stream = f"{ctx.seed}:{pool_name}"  # A's numeric MCQ and D never share a draw
@@ -289,6 +385,7 @@ def _fill_numeric(ctx, drawer, block, pool_name, pool, n_val, n_train):
                 raise FFDataError(f"generator numeric/{fam} index {p.index}: {errors[0]}")
             if pool.kind == "numeric_mcq":
                 c = pools.numeric_mcq(p, ctx.seed)
+                c.meta["answer_value"] = p.answer
             else:
                 c = mcq.Candidate(
                     key=f"numeric:{fam}:{stream}:{p.index}",
@@ -305,12 +402,13 @@ def _fill_numeric(ctx, drawer, block, pool_name, pool, n_val, n_train):
                         "answer_value": p.answer,
                     },
                 )
+            _generated(ctx, pool.source, pool_name)
             yield pool.source, i, c
 
-    drawer.fill(block, pool_name, problems(), n_val, n_train)
+    return Stream(pool_name, problems(), lazy=True)
 
 
-def _targets(targets, q, val, tables, drawer, mode) -> dict:
+def _targets(targets, q, val, tables, drawer, mode, excludes, excluded_tables) -> dict:
     """What the audit compares against: quotas, rules, and the anchors' share in the tables."""
     anchor_share = {}
     for r in tables["anchors"].rows:
@@ -340,4 +438,13 @@ def _targets(targets, q, val, tables, drawer, mode) -> dict:
         "anchor_table_share": anchor_share,
         "skipped": dict(sorted(drawer.skipped.items())),
         "declared": {k: v for k, v in targets.items() if k == "blocks"},
+        # Block A across subjects (the audit tabulates meta.subject)
+        "subject_rules": {
+            k: targets[k] for k in ("max_arithmetic_share_A", "min_subjects_A") if k in targets
+        },
+        "validation_excludes": {
+            "sets": excludes.by_recipe,
+            "questions": len(excludes.questions),
+            "tables": sorted(excluded_tables),
+        },
     }

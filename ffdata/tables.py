@@ -43,7 +43,17 @@ SCHEMAS: dict[str, Schema] = {
     "philosophy": Schema(("work",), ("work", "philosopher", "kind"), ("year",), ("year",)),
     "persons": Schema(("name",), ("name", "fields"), ("born", "died"), ("born", "died")),
     "anchors": Schema(("category", "anchor"), ("category", "anchor", "table")),
+    # Block B: a question a common misconception gets wrong, and the correct short answer
+    "misconceptions": Schema(("question",), ("question", "answer", "topic")),
 }
+# Knowledge tables (Block A across subjects): one fact per row, asked as generators.subjects says.
+KNOWLEDGE = Schema(("entity", "relation"), ("entity", "relation", "value"))
+KNOWLEDGE_TABLES = (
+    "astronomy", "biology", "health", "history", "government", "literature_characters",
+    "instruments", "art_movements", "schools", "currencies", "us_states", "landmarks",
+    "compounds", "element_groups", "physics", "mathematics",
+)  # fmt: skip
+SCHEMAS.update({name: KNOWLEDGE for name in KNOWLEDGE_TABLES})
 
 
 @dataclass

@@ -260,6 +260,35 @@ def curate_elements(raw: Path) -> None:
     _write(HERE / "elements.csv", rows)
 
 
+# Lanthanides and actinides: their group (3, or none) and the block of La/Ac/Lu/Lr are a matter
+# of convention, so element_groups.csv asks neither about them.
+F_SERIES = set(range(57, 72)) | set(range(89, 104))
+
+
+def curate_element_groups(raw: Path) -> None:
+    """Knowledge-table rows (entity, relation, value): each element's group and block."""
+    rows = []
+    with open(raw / "PeriodicTableCSV.csv", newline="", encoding="utf-8") as f:
+        for i, r in enumerate(csv.DictReader(f)):
+            number = int(r["number"])
+            if number > 118 or number in F_SERIES:
+                continue
+            src = f"{ELEMENT_SRC} PeriodicTableCSV.csv row {i}; {r['source']}"
+            for relation, value in (("element_group", r["group"]), ("element_block", r["block"])):
+                if relation == "element_block":
+                    value = f"{value}-block"
+                rows.append(
+                    {
+                        "entity": r["name"].lower(),
+                        "relation": relation,
+                        "value": value,
+                        "source": src,
+                        "licence": "CC BY-SA 3.0",
+                    }
+                )
+    _write(HERE / "element_groups.csv", rows)
+
+
 def _write(path: Path, rows: list[dict]) -> None:
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
@@ -271,3 +300,4 @@ if __name__ == "__main__":
     raw_dir = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/real/facts")
     curate_countries(raw_dir)
     curate_elements(raw_dir)
+    curate_element_groups(raw_dir)

@@ -1,0 +1,336 @@
+"""Block A across subjects: MCQ over the curated knowledge tables, and the subject and fact
+labels of every pool.
+
+A knowledge table (`manifests/tables/<subject table>.csv`) holds one fact per row: `entity`,
+`relation`, `value`, plus `source` and `licence`. RELATIONS says how a relation is asked: forward
+("What is the currency of Japan?" -> the value, with other values of the relation as
+distractors) and, where it has a `which` template, in reverse ("Which of these animals is a
+reptile?" -> the entity, with entities of other values as distractors, so exactly one option is
+right). Both forms state the same fact and carry the same fact id, so the builder keeps a fact
+either in validation or in training, never both.
+"""
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from ffdata.errors import FFDataError
+from ffdata.generators.mcq import Candidate, near_numbers, pick
+
+
+@dataclass(frozen=True)
+class Relation:
+    ask: str  # forward question; {e} entity, {the_e} entity with "the" where names need it
+    which: str = ""  # reverse question ({v}, {a_v}: value with a/an); "" = not asked in reverse
+    kind: str = "text"  # "text" | "year" (near years) | "count" (near small numbers)
+    choices: tuple[str, ...] = ()  # the relation's full value set, when it is small and closed
+    lo: int = 1  # bounds of a "count" relation's distractors
+    hi: int | None = None
+
+
+RELATIONS: dict[str, Relation] = {
+    # astronomy
+    "moon_of": Relation("{e} is a moon of which planet?", "Which of these is a moon of {v}?"),
+    "planet_position": Relation(
+        "Counting outward from the Sun, what is the position of {e} among the planets?",
+        "Which planet is the {v} planet from the Sun?",
+    ),
+    # biology
+    "animal_group": Relation(
+        "To which group of animals does the {e} belong?", "Which of these animals is {a_v}?"
+    ),
+    # medicine and health
+    "pathogen_type": Relation(
+        "What kind of pathogen causes {e}?", "Which of these diseases is caused by {a_v}?"
+    ),
+    "deficiency_of": Relation(
+        "A lack of which nutrient causes {e}?", "Which disease is caused by a lack of {v}?"
+    ),
+    "organ_makes": Relation("Which organ of the human body produces {e}?"),
+    # history, law and government
+    "event_year": Relation("In which year did {e} take place?", kind="year"),
+    "built_by": Relation("Which civilization built {e}?", "Which of these was built by the {v}?"),
+    "headquarters": Relation(
+        "In which city is the headquarters of {the_e}?",
+        "Which of these organizations has its headquarters in {v}?",
+    ),
+    # literature, music, art, philosophy
+    "character_in": Relation(
+        "In which work does the character {e} appear?", "Which of these characters appears in {v}?"
+    ),
+    "instrument_family": Relation(
+        "To which family of musical instruments does the {e} belong?",
+        "Which of these is {a_v} instrument?",
+    ),
+    "art_movement": Relation(
+        "With which art movement is {e} most closely associated?",
+        "Which of these artists is most closely associated with {v}?",
+    ),
+    "school_of": Relation(
+        "With which school of thought is {e} most closely associated?",
+        "Which of these thinkers is most closely associated with {v}?",
+    ),
+    # economics
+    "currency_of": Relation(
+        "What is the currency of {the_e}?", "Which of these countries uses the {v}?"
+    ),
+    # geography
+    "state_capital": Relation(
+        "What is the capital of the U.S. state of {e}?", "{v} is the capital of which U.S. state?"
+    ),
+    "located_in": Relation("In which country is {e}?", "Which of these is in {the_v}?"),
+    # chemistry
+    "formula_of": Relation(
+        "What is the chemical formula of {e}?", "Which substance has the chemical formula {v}?"
+    ),
+    "element_block": Relation(
+        "In which block of the periodic table is {e}?",
+        choices=("s-block", "p-block", "d-block", "f-block"),
+    ),
+    "element_group": Relation("In which group of the periodic table is {e}?", kind="count", hi=18),
+    # physics
+    "si_unit": Relation("What is the SI unit of {e}?", "Which quantity has the SI unit {v}?"),
+    "unit_named_after": Relation("The SI unit called the {e} is named after which scientist?"),
+    # mathematics
+    "polygon_sides": Relation(
+        "How many sides does {a_e} have?", "Which polygon has {v} sides?", kind="count", lo=3
+    ),
+    "solid_faces": Relation(
+        "How many faces does {a_e} have?", "Which Platonic solid has {v} faces?", kind="count", lo=4
+    ),
+}
+
+# Table -> subject area (the `subject` label of every item drawn from it).
+KNOWLEDGE_TABLES = {
+    "astronomy": "astronomy",
+    "biology": "biology",
+    "health": "medicine and health",
+    "history": "history",
+    "government": "law and government",
+    "literature_characters": "literature",
+    "instruments": "music",
+    "art_movements": "art",
+    "schools": "philosophy",
+    "currencies": "economics",
+    "us_states": "geography",
+    "landmarks": "geography",
+    "compounds": "chemistry",
+    "element_groups": "chemistry",
+    "physics": "physics",
+    "mathematics": "mathematics",
+}
+
+# Names read with "the" inside a sentence ("the currency of the United Kingdom").
+THE_NAMES = {
+    "United States", "United Kingdom", "Netherlands", "Philippines", "Czech Republic",
+    "Dominican Republic", "Central African Republic", "Democratic Republic of the Congo",
+    "Republic of the Congo", "Bahamas", "Gambia", "Maldives", "United Arab Emirates",
+    "Solomon Islands", "Marshall Islands", "Comoros", "Seychelles", "Vatican City",
+    "United Nations", "European Union", "International Monetary Fund", "World Bank",
+    "World Health Organization", "World Trade Organization", "International Criminal Court",
+    "International Court of Justice", "International Committee of the Red Cross",
+    "African Union", "Organization of American States", "European Central Bank",
+    "International Olympic Committee", "Food and Agriculture Organization",
+    "International Atomic Energy Agency", "International Labour Organization",
+    "Council of Europe", "Association of Southeast Asian Nations",
+    "Organisation for Economic Co-operation and Development", "World Meteorological Organization",
+    "Universal Postal Union", "International Telecommunication Union",
+}  # fmt: skip
+
+
+def _a(word: str) -> str:
+    return ("an " if word[:1].lower() in "aeiou" else "a ") + word
+
+
+def _the(name: str) -> str:
+    return f"the {name}" if name in THE_NAMES else name
+
+
+def _fill(template: str, e: str = "", v: str = "") -> str:
+    return template.format(e=e, the_e=_the(e), a_e=_a(e), v=v, a_v=_a(v), the_v=_the(v))
+
+
+def fact_id(table: str, row: int, family: str = "row") -> str:
+    return f"{table}:{row}:{family}"
+
+
+def _cand(table, r, template, question, answer, distractors, family) -> Candidate:
+    return Candidate(
+        key=f"{table}:{r['_row']}:{template}",
+        question=question,
+        answer=str(answer),
+        distractors=[str(d) for d in distractors],
+        category=KNOWLEDGE_TABLES.get(table, table),
+        meta={
+            "table": table,
+            "row": r["_row"],
+            "template": template,
+            "facts": [fact_id(table, r["_row"], family)],
+            "fact_entity": r.get("entity", ""),
+        },
+    )
+
+
+def _rng(seed, *parts) -> random.Random:
+    return random.Random(":".join(str(p) for p in (seed, *parts)))
+
+
+def _relation(table, r) -> Relation:
+    rel = RELATIONS.get(r["relation"])
+    if rel is None:
+        raise FFDataError(
+            f"{table}.csv:{r['_line']}: field 'relation': unknown relation {r['relation']!r} "
+            f"(known: {sorted(RELATIONS)})"
+        )
+    return rel
+
+
+def _near(value: str, rel: Relation, rng) -> list[str]:
+    n = int(value)
+    if rel.kind == "year":
+        return [str(x) for x in near_numbers(n, rng, spread=15, lo=1)]
+    return [str(x) for x in near_numbers(n, rng, spread=3, lo=rel.lo, hi=rel.hi)]
+
+
+def forward(tables, seed, table: str) -> Iterator[Candidate]:
+    """ "What is the currency of Japan?" -> the value; distractors are other values."""
+    rows = tables[table].rows
+    values: dict[str, list[str]] = {}
+    for r in rows:
+        values.setdefault(r["relation"], []).append(r["value"])
+    for r in rows:
+        rel = _relation(table, r)
+        rng = _rng(seed, "subject_ask", table, r["_row"])
+        if rel.kind in ("year", "count"):
+            d = _near(r["value"], rel, rng)
+        else:
+            d = pick(r["value"], rel.choices or values[r["relation"]], rng)
+        q = _fill(rel.ask, e=r["entity"])
+        yield _cand(table, r, r["relation"], q, r["value"], d, "row")
+
+
+def reverse(tables, seed, table: str) -> Iterator[Candidate]:
+    """ "Which of these animals is a reptile?" -> the entity; every distractor is an entity
+    of the same relation with another value, so exactly one option is right."""
+    rows = tables[table].rows
+    for r in rows:
+        rel = _relation(table, r)
+        if not rel.which:
+            continue
+        others = [
+            x["entity"]
+            for x in rows
+            if x["relation"] == r["relation"] and x["value"].casefold() != r["value"].casefold()
+        ]
+        same = {x["entity"].casefold() for x in rows if x["relation"] == r["relation"]
+                and x["value"].casefold() == r["value"].casefold()}  # fmt: skip
+        others = [o for o in others if o.casefold() not in same]
+        rng = _rng(seed, "subject_which", table, r["_row"])
+        d = pick(r["entity"], others, rng)
+        q = _fill(rel.which, v=r["value"])
+        yield _cand(table, r, r["relation"] + "_which", q, r["entity"], d, "row")
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def person_century(tables, seed, column: str) -> Iterator[Candidate]:
+    """ "In which century was Jane Austen born?" from persons.csv (born/died years). Years
+    ending in 00 are left out: whether 1900 is in the 19th or the 20th century is a convention."""
+    verb = {"born": "was {e} born", "died": "did {e} die"}[column]
+    for r in tables["persons"].rows:
+        year = r[column]
+        if not year or year % 100 == 0:
+            continue
+        century = (year - 1) // 100 + 1
+        rng = _rng(seed, "century", column, r["_row"])
+        d = [f"{_ordinal(c)} century" for c in near_numbers(century, rng, spread=3, lo=1, hi=21)]
+        q = f"In which century {verb.format(e=r['name'])}?"
+        c = _cand("persons", r, f"{column}_century", q, f"{_ordinal(century)} century", d, column)
+        c.category = "history"
+        c.meta["fact_entity"] = r["name"]
+        yield c
+
+
+def country_in(tables, seed) -> Iterator[Candidate]:
+    """ "Which of these countries is in Africa?" — distractors lie on other continents (countries
+    spanning two continents have no continent in the table and are never options)."""
+    rows = [r for r in tables["countries"].rows if r["continent"]]
+    for r in rows:
+        rng = _rng(seed, "country_in", r["_row"])
+        others = [x["country"] for x in rows if x["continent"] != r["continent"]]
+        d = pick(r["country"], others, rng)
+        q = f"Which of these countries is in {r['continent']}?"
+        c = _cand("countries", r, "country_in", q, r["country"], d, "continent")
+        c.category = "geography"
+        c.meta["fact_entity"] = r["country"]
+        yield c
+
+
+def element_period(tables, seed) -> Iterator[Candidate]:
+    """ "In which period of the periodic table is iron?" from elements.csv (periods 1-7)."""
+    for r in tables["elements"].rows:
+        rng = _rng(seed, "element_period", r["_row"])
+        d = [str(x) for x in near_numbers(r["period"], rng, spread=3, lo=1, hi=7)]
+        q = f"In which period of the periodic table is {r['name'].lower()}?"
+        c = _cand("elements", r, "period_of", q, r["period"], d, "period")
+        c.category = "chemistry"
+        c.meta["fact_entity"] = r["name"]
+        yield c
+
+
+# Subject of every pool that is not a knowledge-table pool, and the fact a pool's items state
+# about their table row: items of the same (table, row, family) state the same fact. "row": all
+# the row's facts (a credit question names the work, the person and often the year).
+POOL_SUBJECTS = {
+    "arc_easy": "science", "arc_challenge": "science", "arc_easy_hf": "science",
+    "arc_challenge_hf": "science", "openbookqa_hf": "science",
+    "gsm8k_mcq": "arithmetic", "numeric_mcq": "arithmetic",
+    "capital_of": "geography", "country_of_capital": "geography", "continent_of": "geography",
+    "country_in": "geography",
+    "symbol_of": "chemistry", "atomic_number_of": "chemistry", "element_period": "chemistry", "element_of_number": "chemistry",
+    "element_category": "chemistry", "element_of_symbol": "chemistry",
+    "element_discoverer": "chemistry",
+    "inventor_contrastive": "history", "scientist_contrastive": "history",
+    "invention_year": "history", "discovery_year": "history", "inventor_yes_no": "history",
+    "scientist_yes_no": "history", "person_field": "history", "birth_year": "history",
+    "born_century": "history", "died_century": "history",
+    "misconceptions": "misconceptions",
+}  # fmt: skip
+FACT_FAMILIES = {
+    "capital_of": "capital", "country_of_capital": "capital",
+    "continent_of": "continent", "country_in": "continent",
+    "symbol_of": "symbol", "element_of_symbol": "symbol",
+    "atomic_number_of": "number", "element_of_number": "number",
+    "element_category": "category", "element_discoverer": "discovered_by",
+    "element_period": "period",
+    "person_field": "fields", "birth_year": "born", "born_century": "born",
+    "died_century": "died",
+}  # fmt: skip
+
+
+def subject_of(pool_name: str, c: Candidate) -> str:
+    """The subject label: a knowledge table's subject, a pool's, or (hub MMLU rows) the row's own
+    MMLU subject; humanities pools are named after their table (literature_creator -> literature)."""
+    table = c.meta.get("table")
+    if table in KNOWLEDGE_TABLES:
+        return KNOWLEDGE_TABLES[table]
+    if pool_name in POOL_SUBJECTS:
+        return POOL_SUBJECTS[pool_name]
+    if pool_name == "mmlu_aux_hf":
+        return c.category or "mmlu"
+    if pool_name.startswith("numeric_"):
+        return "arithmetic"
+    return pool_name.split("_")[0]
+
+
+def facts_of(pool_name: str, c: Candidate) -> list[str]:
+    """The facts (table:row:family) an item states; [] for items not drawn from a table."""
+    if "facts" in c.meta:
+        return list(c.meta["facts"])
+    table, row = c.meta.get("table"), c.meta.get("row")
+    if table is None or row is None:
+        return []
+    return [fact_id(table, row, FACT_FAMILIES.get(pool_name, "row"))]
