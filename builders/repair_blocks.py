@@ -19,11 +19,15 @@ seeded sequence per block.
 
 import random
 from collections import Counter, defaultdict, deque
+from typing import Annotated, Literal
+
+from pydantic import Field, StrictInt, create_model
 
 from ffdata import heldout
 from ffdata.errors import FFDataError
 from ffdata.formats import verify
 from ffdata.generators import mcq, numeric, pools, realmcq, subjects
+from ffdata.manifest import Strict
 from ffdata.records import make_record, record_id
 from ffdata.sources import resolve_path
 from ffdata.tables import cross_check, validate_rows
@@ -33,6 +37,27 @@ TRAIN_BLOCKS = ("A", "B", "D", "E", "F")
 VALIDATED_BLOCKS = ("A", "B", "D")
 NUMERIC_TRIES = 50  # draws per needed item before a generator family counts as exhausted
 MIN_ELIGIBLE = 0.5  # a real-data pool is held out only if most of its rows are not excluded
+
+
+# Manifest keys, checked before anything is read or drawn (ffdata.manifest.check_builder_keys):
+# a misspelt key is an error, and counts are integers >= 0 far above what the sources hold, so
+# `validation: 1e12` or `-801` stops the build instead of allocating or looping.
+Quota = Annotated[StrictInt, Field(ge=0, le=1_000_000)]
+TARGETS = create_model(
+    "RepairTargets",
+    __base__=Strict,
+    blocks=(dict[str, Quota], {}),
+    validation=(Quota, 0),
+    max_arithmetic_share_A=(Annotated[float, Field(ge=0, le=1)] | None, None),
+    min_subjects_A=(Quota | None, None),
+    A_hf=(dict[str, Quota], {}),
+    **{block: (dict[str, Quota], {}) for block in TRAIN_BLOCKS},
+)
+
+
+class OPTIONS(Strict):  # noqa: N801 (the attribute check_builder_keys reads)
+    block_a_source: Literal["local", "hf"] = "local"
+    validation_excludes: list[str] = []
 
 
 def _norm(q: str) -> str:

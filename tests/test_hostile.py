@@ -386,3 +386,33 @@ def test_a_bad_s3_endpoint_is_one_error_line(tmp_path, endpoint, expect):
             [FFDATA, *cmd, "--root", "s3://bucket/ff"], capture_output=True, text=True, env=env
         )
         assert expect in one_error_line(out)
+
+
+# ------------------------------------------------------------------ 6. counts bounded before use
+
+REPAIR = Path(__file__).resolve().parent.parent / "manifests" / "repair_blocks.yaml"
+
+
+@pytest.mark.parametrize(
+    "old, new, expect",
+    [
+        ("validation: 801", "validation: 1000000000000", "targets.validation: Input should be less"),
+        ("validation: 801", "validation: 1e12", "targets.validation: Input should be a valid integer"),
+        ("validation: 801", "validation: -801", "targets.validation: Input should be greater"),
+        ("validation: 801", "validation: 10.5", "targets.validation: Input should be a valid integer"),
+        ("validation: 801", "validaton: 801", "targets.validaton: unknown key"),
+        ("block_a_source: local", "block_a_sourse: hf", "options.block_a_sourse: unknown key"),
+        ("block_a_source: local", "block_a_source: hub", "options.block_a_source: Input should be"),
+    ],
+)  # fmt: skip
+def test_repair_blocks_counts_and_keys_are_checked_before_anything_is_drawn(
+    tmp_path, old, new, expect
+):
+    # Before: 1e12 grew to 21 GB, -801 looped forever, a misspelt key was ignored.
+    text = REPAIR.read_text()
+    assert old in text
+    (tmp_path / "manifests").mkdir()
+    m = tmp_path / "manifests" / "repair_blocks.yaml"
+    m.write_text(text.replace(old, new))
+    with pytest.raises(FFDataError, match=rf"repair_blocks\.yaml: invalid \w+: {expect}"):
+        build_set("repair_blocks", m, str(tmp_path / "root"), quiet=True)
