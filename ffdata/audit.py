@@ -472,3 +472,51 @@ def result_table(result: Result):
     for row in result.rows:
         table.add_row(*("" if v is None else str(v) for v in row))
     return table
+
+
+# --- overlap across sets ------------------------------------------------------------------------
+ROW_LOADERS = ("jsonl", "parquet", "csv", "hf")  # sources whose rows are dataset rows
+OVERLAP_COLUMNS = ("instruction", "source", "source_row")
+
+
+def overlap(db: AuditDB, names: list[str] | None = None, audit_dir: Path = AUDIT_DIR):
+    """The overlap matrix of audits/overlap.sql over `names` (default: every built set with
+    instruction, source and source_row columns): per pair of (set, part), the normalized
+    questions they share and the dataset rows (source file or hub split, row) they share."""
+    if names:
+        missing = [n for n in names if view_name(n) not in db.sets]
+        if missing:
+            known = sorted(s.name for s in db.sets.values())
+            raise FFDataError(f"no built set {missing[0]!r} under {db.root} (built sets: {known})")
+        chosen = [db.sets[view_name(n)] for n in dict.fromkeys(names)]
+        lacking = [s.name for s in chosen if not set(OVERLAP_COLUMNS) <= set(db.columns(
+            view_name(s.name)))]  # fmt: skip
+        if lacking:
+            raise FFDataError(
+                f"set {lacking[0]!r} has no {', '.join(OVERLAP_COLUMNS)} columns to compare"
+            )
+    else:
+        chosen = [s for v, s in sorted(db.sets.items())
+                  if set(OVERLAP_COLUMNS) <= set(db.columns(v))]  # fmt: skip
+    selects, ids = [], []
+    for built in chosen:
+        inputs = built.record.get("inputs") or {}
+        for spec in (built.record.get("manifest") or {}).get("sources", []):
+            if spec.get("loader") in ROW_LOADERS and isinstance(inputs.get(spec["name"]), str):
+                ids.append((built.name, spec["name"], inputs[spec["name"]]))
+        for part, path in db.shard_files(built.name):
+            selects.append(
+                f"SELECT {_literal(built.name)} AS set_name, {_literal(part)} AS part, "
+                f"instruction, source, source_row FROM read_parquet({duckdb_path(path)})"
+            )
+    if not selects:
+        raise FFDataError(f"no built set under {db.root} has {', '.join(OVERLAP_COLUMNS)} columns")
+    db.con.execute("CREATE OR REPLACE TEMP VIEW overlap_rows AS " + " UNION ALL ".join(selects))
+    db.con.execute(
+        "CREATE OR REPLACE TEMP TABLE overlap_sources (set_name VARCHAR, source VARCHAR, "
+        "source_id VARCHAR)"
+    )
+    if ids:
+        db.con.executemany("INSERT INTO overlap_sources VALUES (?, ?, ?)", ids)
+    path = audit_dir / "overlap.sql"
+    return db.run_script(path.read_text(encoding="utf-8"), path.name)

@@ -4,6 +4,7 @@ import json
 import shutil
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pyarrow as pa
@@ -249,3 +250,75 @@ def test_a_sets_own_audit_can_replace_a_generic_one(tmp_path):
         FFDataError, match=r"bad\.sql: '-- replaces:' names no generic audit \['compositon'\]"
     ):
         audit_files("bad", tmp_path)
+
+
+# --- the overlap matrix across sets ---------------------------------------------------------------
+def _overlap_probe(monkeypatch):
+    """setx: GSM8K rows 0-49 in part train, 50-59 in validation. sety: rows 55-64 with a format
+    request after the question (rows 55-59 are setx's validation rows: 5 questions, 5 rows), and
+    row 70 asked with setx's row 3 question as an MCQ (a question shared, not a row)."""
+    from ffdata.formats import render_mcq
+    from ffdata.records import make_record
+
+    def build(ctx):
+        rows = dict(ctx.read_source("gsm8k_train"))
+        plan = (
+            {i: ("train" if i < 50 else "validation", rows[i]["question"]) for i in range(60)}
+            if ctx.set_name == "setx"
+            else {i: ("train", rows[i]["question"] + " Answer with only the final number.")
+                  for i in range(55, 65)}
+            | {70: ("train", render_mcq(rows[3]["question"], ["1", "2", "3", "4"]))}
+        )  # fmt: skip
+        for idx in rows:
+            if idx not in plan:
+                ctx.drop("gsm8k_train", idx, "over_quota")
+                continue
+            part, instruction = plan[idx]
+            ctx.emit(part, make_record(
+                set_name=ctx.set_name, block=part, source="gsm8k_train", source_row=idx,
+                seed=ctx.seed, instruction=instruction, response="1", format="free",
+            ))  # fmt: skip
+
+    module = types.ModuleType("builders.overlap_probe")
+    module.VERSION, module.build = "1", build
+    monkeypatch.setitem(sys.modules, "builders.overlap_probe", module)
+
+
+def test_overlap_matrix_finds_a_planted_overlap(tmp_path, monkeypatch):
+    _overlap_probe(monkeypatch)
+    root = str(tmp_path / "root")
+    for name in ("setx", "sety"):
+        path = write_gsm8k_manifest(tmp_path / name, rows=60)
+        text = path.read_text().replace("name: gsm8k_sft", f"name: {name}\nbuilder: overlap_probe")
+        path.write_text(text.replace("path: sft/gsm8k\n", f"path: probe/{name}\n"))
+        build_set(name, path, root, quiet=True)
+    build_set("gsm8k_small", write_second_manifest(tmp_path / "q", rows=20), root, quiet=True)
+
+    from ffdata.audit import overlap
+
+    matrix = overlap(connect(root, evalsets=False), ["setx", "sety"])[0]
+    cells = {(r[0], r[1], r[2], r[3]): r[4:] for r in matrix.rows}
+    assert len(cells) == 9  # setx/train, setx/validation, sety/train: all pairs
+    assert cells[("setx", "validation", "sety", "train")] == (5, 5)
+    assert cells[("sety", "train", "setx", "validation")] == (5, 5)
+    assert cells[("setx", "train", "sety", "train")] == (1, 0)  # the MCQ asks row 3's question
+    assert cells[("setx", "train", "setx", "validation")] == (0, 0)
+    assert cells[("setx", "train", "setx", "train")] == (50, 50)  # the diagonal: its own
+
+    out = runner.invoke(app, ["audit", "--overlap", "setx", "sety", "--root", root,
+                              "--format", "json"])  # fmt: skip
+    assert out.exit_code == 0, out.output
+    rows = json.loads(out.output)[0]["rows"]
+    assert {"set_a": "setx", "part_a": "validation", "set_b": "sety", "part_b": "train",
+            "shared_questions": 5, "shared_source_rows": 5} in rows  # fmt: skip
+    # no sets named: every built set, gsm8k_small included (its rows are setx's rows 0-19)
+    out = runner.invoke(app, ["audit", "--overlap", "--root", root, "--format", "json"])
+    rows = json.loads(out.output)[0]["rows"]
+    assert {r["set_a"] for r in rows} == {"gsm8k_small", "setx", "sety"}
+    assert {"set_a": "gsm8k_small", "part_a": "train", "set_b": "setx", "part_b": "train",
+            "shared_questions": 20, "shared_source_rows": 20} in rows  # fmt: skip
+    out = runner.invoke(app, ["audit", "--overlap", "setx", "sety", "--root", root])
+    assert out.exit_code == 0 and "Shared normalized questions" in out.output
+    assert "5 / 5" in out.output and "1 / 0" in out.output  # the grid's cells
+    out = runner.invoke(app, ["audit", "--overlap", "setx", "nope", "--root", root])
+    assert isinstance(out.exception, FFDataError) and "no built set 'nope'" in str(out.exception)
