@@ -251,6 +251,8 @@ def person_century(tables, seed, column: str) -> Iterator[Candidate]:
         c = _cand("persons", r, f"{column}_century", q, f"{_ordinal(century)} century", d, column)
         c.category = "history"
         c.meta["fact_entity"] = r["name"]
+        # born and died in the same century: either answer gives the other away
+        c.meta["facts"] = [fact_id("persons", r["_row"], f) for f in ("born", "died")]
         yield c
 
 
