@@ -42,6 +42,19 @@ _BAD_TEXT = re.compile(
 )
 
 
+_C0 = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+
+
+def _bad_char(text: str) -> re.Match | None:
+    """The first hostile character of `text`. Python's regex scans ~10 ns a character; ASCII text
+    (most of it) is cleared first by a C-speed byte deletion (~2 ns a character)."""
+    if text.isascii():
+        raw = text.encode("ascii")
+        if len(raw.translate(None, _C0)) == len(raw):
+            return None
+    return _BAD_TEXT.search(text)
+
+
 def _text_reason(char: str) -> str:
     if "\u202a" <= char <= "\u202e" or "\u2066" <= char <= "\u2069":
         return "bidi_override"
@@ -65,7 +78,7 @@ def screen(row, max_bytes: int, max_depth: int, size: int | None = None) -> Quar
             items = list(enumerate(node))
         else:
             if isinstance(node, str):
-                if (m := _BAD_TEXT.search(node)) is not None:
+                if (m := _bad_char(node)) is not None:
                     char = m.group()
                     where = f"{path or '(row)'}: U+{ord(char):04X} at character {m.start()}"
                     return Quarantined(_text_reason(char), where)
@@ -74,7 +87,7 @@ def screen(row, max_bytes: int, max_depth: int, size: int | None = None) -> Quar
             continue
         for key, value in reversed(items):  # reversed: the first bad field in row order wins
             name = f"{path}.{key}" if path else str(key)
-            if isinstance(key, str) and (m := _BAD_TEXT.search(key)) is not None:
+            if isinstance(key, str) and (m := _bad_char(key)) is not None:
                 return Quarantined(
                     _text_reason(m.group()), f"{name}: a key holds U+{ord(m.group()):04X}"
                 )
