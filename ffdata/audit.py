@@ -171,7 +171,6 @@ class AuditDB:
                 f"FROM build_{name} WHERE set_name = {_literal(built.name)}"
             )
 
-
     def _shards_with_part(self, view: str) -> str:
         """The set's rows with a `part` column (its shard part: validation is its own part),
         unless the rows carry a column of that name themselves."""
@@ -424,10 +423,11 @@ def shortcut_results(db: AuditDB, name: str) -> list[Result]:
               + ("" if spec else ", defaults: the manifest has no shortcuts key"))  # fmt: skip
     if unread:
         judged += f"; {unread} MCQ/yes-no rows could not be read"
-    best: dict[tuple, sc.Row] = {}
+    best: dict[tuple, sc.Row] = {}  # per pool: the largest gain among judged rows, if any
     for r in rows:
         key = (r.part, r.block, r.pool)
-        if key not in best or r.gain > best[key].gain:
+        rank = (r.ok is not None, r.gain)
+        if key not in best or rank > (best[key].ok is not None, best[key].gain):
             best[key] = r
     cols = list(sc.COLUMNS)
     return [

@@ -197,3 +197,21 @@ def test_a_balanced_set_passes_the_gate(tmp_path, monkeypatch):
     rows = json.loads(result_json(results))[1]["rows"]
     assert {r["baseline"]: r["accuracy"] for r in rows} == {"always_yes": 0.5, "always_no": 0.5}
     assert not any(r.failed for r in results)
+
+
+def test_the_best_row_of_a_pool_is_a_judged_one(tmp_path, monkeypatch):
+    """A rule that applies to 3 items of a 60-item pool (gain 0.75) must not hide the judged
+    rules of that pool from the best-per-pool table."""
+    from ffdata.audit import AuditDB, Result
+
+    items = [mcq(["a", "bb", "ccc", "dddd"], i % 4, pool="arc") for i in range(60)]
+    items += [mcq(["1", "2", "3", "40"], 3, pool="arc") for _ in range(3)]  # numeric: 3 items
+    built = types.SimpleNamespace(record={"manifest": {}, "targets": {}})
+    db = AuditDB(None, "memory", {"s": built})
+    monkeypatch.setattr("ffdata.shortcuts.items_from_files", lambda files: (items, 0))
+    monkeypatch.setattr(AuditDB, "shard_files", lambda self, name: [])
+    best, every = shortcut_results(db, "s")
+    assert isinstance(best, Result) and len(best.rows) == 1
+    row = dict(zip(best.columns, best.rows[0], strict=True))
+    assert row["items"] == 63 and row["ok"] is not None  # not most_frequent_rank on 3 items
+    assert any(r[3] == "most_central_number" and r[4] == 3 for r in every.rows)
