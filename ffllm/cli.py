@@ -1,6 +1,7 @@
 """`ffllm`: train GPT-2 models on built sets, and plan their memory."""
 
 import json
+import shlex
 from typing import Annotated
 
 import typer
@@ -28,12 +29,63 @@ def train(
     runs_dir: Annotated[
         str | None, typer.Option("--runs-dir", help="Where runs are written (default ROOT/runs)")
     ] = None,
+    nproc: Annotated[
+        int,
+        typer.Option(
+            "--nproc",
+            min=1,
+            help="Ranks to start on this machine (torchrun); per host with --hostfile",
+        ),
+    ] = 1,
+    hostfile: Annotated[
+        str | None,
+        typer.Option(
+            "--hostfile", help="Multi-node: DeepSpeed hostfile ('HOST slots=N' lines), over ssh"
+        ),
+    ] = None,
+    master_port: Annotated[
+        int, typer.Option("--master-port", help="Rendezvous port on the first host (--hostfile)")
+    ] = 29500,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the launch command of --nproc/--hostfile")
+    ] = False,
 ):
-    """Train a run (or resume it from its newest checkpoint); prints the run directory."""
+    """Train a run (or resume it from its newest checkpoint); prints the run directory.
+
+    With --nproc N (> 1) or --hostfile this process only starts the ranks (ffllm/train/launch.py)
+    and exits with their launcher's status."""
+    import os
+
+    from ffllm.train import launch
+
+    if nproc > 1 or hostfile is not None or dry_run:
+        if "RANK" in os.environ:
+            raise FFDataError(
+                f"--nproc/--hostfile start ranks; this process already is rank "
+                f"{os.environ['RANK']} of {os.environ.get('WORLD_SIZE', '?')}"
+            )
+        from ffllm.train.config import load_run
+
+        args = launch.train_args(manifest, root, runs_dir)
+        command = (  # checks the hostfile first
+            launch.multinode_command(args, nproc, hostfile, master_port)
+            if hostfile is not None
+            else launch.local_command(args, nproc)
+        )
+        launch.check_batch(load_run(manifest), launch.world_size(nproc, hostfile))
+        if dry_run:
+            print(shlex.join(command))
+            return
+        status = launch.launch(command)
+        if status:
+            raise typer.Exit(status)
+        return
+
     from ffllm.train.trainer import train as run_training
 
     run_dir = run_training(manifest, root, runs_dir)
-    print(f"run: {run_dir}")
+    if os.environ.get("RANK", "0") == "0":  # under a launcher every rank gets here
+        print(f"run: {run_dir}")
 
 
 @app.command()

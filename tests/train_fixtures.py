@@ -34,19 +34,24 @@ def write_run(path: Path, base: Path = TINY_REPAIR, **overrides) -> Path:
     return path
 
 
-def ffllm_train_command(manifest: Path, root: Path, runs: Path, env_extra: dict | None = None):
-    """(argv, environment) of a single-process `ffllm train` run."""
+def ffllm_train_command(
+    manifest: Path, root: Path, runs: Path, env_extra: dict | None = None, nproc: int = 1
+):
+    """(argv, environment) of an `ffllm train` run (`--nproc N`: N local ranks, torchrun)."""
     rendezvous = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
     env = {k: v for k, v in os.environ.items() if k not in rendezvous}
     # One thread: on a small shared CI box, two OpenMP threads make these tiny ops 4× slower.
     env["OMP_NUM_THREADS"] = "1"
     env.update(env_extra or {})
     cmd = [sys.executable, "-m", "ffllm", "train", str(manifest), "--root", str(root)]
-    return cmd + ["--runs-dir", str(runs)], env
+    cmd += ["--runs-dir", str(runs)] + (["--nproc", str(nproc)] if nproc > 1 else [])
+    return cmd, env
 
 
-def ffllm_train(manifest: Path, root: Path, runs: Path, env_extra: dict | None = None):
-    cmd, env = ffllm_train_command(manifest, root, runs, env_extra)
+def ffllm_train(
+    manifest: Path, root: Path, runs: Path, env_extra: dict | None = None, nproc: int = 1
+):
+    cmd, env = ffllm_train_command(manifest, root, runs, env_extra, nproc)
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
 
 
