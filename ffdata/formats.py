@@ -121,6 +121,8 @@ def parse_mcq(instruction: str) -> tuple[str, list[str]]:
     while body and (m := _OPTION.match(body[-1])):
         opts.insert(0, m.group(2))
         body.pop()
+        if m.group(1) == "A":  # options start at A: a stem "J. R. R. Tolkien wrote…" stays
+            break
     if len(opts) < 2 or [LETTERS[i] for i in range(len(opts))] != [
         _OPTION.match(ln).group(1) for ln in lines[len(body) : -1]
     ]:

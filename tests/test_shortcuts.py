@@ -120,12 +120,17 @@ def test_items_are_read_from_rendered_records():
         {"format": "numeric", "instruction": "2+2?", "response": "4", "block": "D",
          "category": "c", "meta": "{}"},
     ]  # fmt: skip
+    tolkien = render_mcq("J. R. R. Tolkien is the author of which of these?", ["a", "b", "c"])
+    records.append({"format": "mcq_letter", "instruction": tolkien, "response": "B",
+                    "block": "E", "category": "c", "meta": "{}"})  # fmt: skip
     items, unread = items_from_table(pa.Table.from_pylist(records), "train")
     assert unread == 2
     assert [(i.pool, i.options, i.key, i.yes_no) for i in items] == [
         ("p1", ["x", "yy", "z"], 1, False),
         ("c", ["Yes", "No"], 1, True),
+        ("c", ["a", "b", "c"], 1, False),  # a stem that starts like an option line is a stem
     ]
+    assert items[-1].question.startswith("J. R. R. Tolkien")
 
 
 # --- the build gate, through build_set -----------------------------------------------------------
