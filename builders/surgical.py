@@ -93,7 +93,7 @@ YES_NO_PHRASINGS = {
     ),
     "symbol": (
         "Is {x} the chemical symbol for {e}?",
-        "Is {e} written {x} in the periodic table?",
+        "In the periodic table, is {e} written {x}?",
         "Does the symbol {x} stand for {e}?",
         "Is the chemical symbol of {e} {x}?",
         "Is it true that {x} is the symbol for {e}?",
@@ -299,6 +299,22 @@ def mcq_items(ctx, source: str) -> list[dict]:
     return items
 
 
+def _balanced_yes_no(records: list[dict], n: int, seed) -> list[dict]:
+    """n items, half Yes and half No within every relation: (Yes, No) pairs are made per
+    relation (category) in the given order, and pairs are taken in a seeded order."""
+    pairs = []
+    for relation in sorted({r["category"] for r in records}):
+        rel = [r for r in records if r["category"] == relation]
+        yes = [r for r in rel if r["response"] == "Yes"]
+        no = [r for r in rel if r["response"] == "No"]
+        pairs += list(zip(yes, no, strict=False))
+    pairs.sort(key=lambda p: _h(seed, "pair", p[0]["id"]))
+    out = [r for p in pairs[: n // 2] for r in p]
+    if n % 2:
+        out += [pairs[n // 2][0]] if len(pairs) > n // 2 else []
+    return out
+
+
 def _passes(rec: dict) -> bool:
     fmt, text = rec["format"], rec["response"]
     if fmt == "mcq_letter":
@@ -327,7 +343,8 @@ def build(ctx) -> None:
         for rec in pool:  # generated items are inputs too: each is kept or dropped below
             if rec["source"].startswith("gen:"):
                 ctx.generated(rec["source"], pool=fmt)
-        pool.sort(key=lambda r: _h(ctx.seed, fmt, r["source"], r["source_row"]))
+        if fmt != "list_n":  # lists keep their seeded order, in which phrasings rotate evenly
+            pool.sort(key=lambda r: _h(ctx.seed, fmt, r["source"], r["source_row"]))
         ok = []
         for rec in pool:
             if not _passes(rec):
@@ -336,11 +353,8 @@ def build(ctx) -> None:
                 ok.append(rec)
         keep = ctx.keep_batch(ok)
         clean = [r for r, k in zip(ok, keep, strict=True) if k]
-        if fmt == "yes_no":  # half Yes, half No
-            half = quotas[fmt] // 2
-            yes = [r for r in clean if r["response"] == "Yes"][: quotas[fmt] - half]
-            no = [r for r in clean if r["response"] == "No"][:half]
-            chosen = {r["id"] for r in yes + no}
+        if fmt == "yes_no":
+            chosen = {r["id"] for r in _balanced_yes_no(clean, quotas[fmt], ctx.seed)}
         else:
             chosen = {r["id"] for r in clean[: quotas[fmt]]}
         if len(chosen) < quotas[fmt]:

@@ -16,12 +16,19 @@ import random
 from ffdata.formats import is_yes_no
 from ffdata.generators import names
 from ffdata.generators.mcq import _BASE as BASE
-from ffdata.generators.mcq import CREDIT_TABLES, Candidate, creator_of, rotation, subject
+from ffdata.generators.mcq import (
+    CREDIT_TABLES,
+    Candidate,
+    creator_of,
+    eponymous,
+    rotation,
+    subject,
+)
 
 ASK = {"literature": "write", "music": "compose", "art": "create"}
 DONE = {"literature": "wrote", "music": "composed", "art": "created"}
 PASSIVE = {"flew": "flown", "showed": "shown", "wrote": "written", "built": "built"}
-ROLE = {"literature": "author", "music": "composer", "art": "artist", "philosophy": "source"}
+ROLE = {"literature": "author", "music": "composer", "art": "artist", "philosophy": "author"}
 
 
 def anchors_by_table(tables) -> dict[str, list[str]]:
@@ -70,6 +77,7 @@ def _credit_questions(table: str, row: dict, who: str) -> list[str]:
         f"Did {who} {ask} {what}?",
         f"Was {what} {passive} by {who}?",
         f"Is it true that {who} {done} {what}?",
+        f"Was it {who} who {done} {what}?",
     ]
     if table in ROLE and not (table == "philosophy" and row["kind"] == "idea"):
         qs.append(f"Is {who} the {ROLE[table]} of {what}?")
@@ -206,7 +214,8 @@ def yes_no(tables, seed, table: str):
         return build
 
     for r in rows:
-        facts.append(("credit", r, credit(r)))
+        if not eponymous(table, r):  # "Did Rudolf Diesel invent the diesel engine?" tells itself
+            facts.append(("credit", r, credit(r)))
     for r in rows:
         if r.get("year"):
             facts.append(("year", r, year(r)))

@@ -7,6 +7,7 @@ pre-shuffled, exactly balanced sequence, so A-D each get 25% of a block (±1 ite
 
 import hashlib
 import random
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -87,27 +88,42 @@ def pick(
 
 
 def near_numbers(
-    value: int, rng: random.Random, k: int = 3, spread: int = 5, lo: int = 1, hi: int | None = None
+    value: int,
+    rng: random.Random,
+    k: int = 3,
+    spread: int = 5,
+    lo: int = 1,
+    hi: int | None = None,
+    rank: int | None = None,
 ):
-    """k distinct integers within ±spread of value (never value itself), inside [lo, hi].
-    How many fall below the value is drawn uniformly from what the range allows, so the answer's
-    rank among the sorted options is uniform (no "pick a middle value" shortcut). Drawn one at a
-    time, so a huge spread (GSM8K answers in the millions) costs nothing."""
-    low = max(value - spread, lo)
-    high = value + spread if hi is None else min(value + spread, hi)
-    below, above = max(0, min(value - 1, high) - low + 1), max(0, high - max(value + 1, low) + 1)
-    if below + above < k:
-        raise ValueError(f"only {below + above} numbers near {value}, need {k}")
-    n_below = rng.choice([r for r in range(k + 1) if r <= below and k - r <= above])
+    """k distinct integers near value (never value itself), inside [lo, hi]. They are drawn from
+    a window of 2*spread+1 integers placed at a random offset around the value, so the value sits
+    anywhere in it: the key is then like one more draw from the window, and neither its rank
+    among the sorted options nor its distance to their mean tells it apart. Drawn one at a time,
+    so a huge spread (GSM8K answers in the millions) costs nothing. `rank`: how many of the k
+    fall below the value (a caller rotating it over a pool gets exactly uniform ranks); windows
+    are redrawn until it holds, which keeps the draws alike given the rank."""
+    for _ in range(64 if rank is not None else 1):
+        picked = _window_draw(value, rng, k, spread, lo, hi)
+        if rank is None or sum(x < value for x in picked) == rank:
+            break
+    return picked
+
+
+def _window_draw(value, rng, k, spread, lo, hi) -> list[int]:
+    width = 2 * spread
+    start = value - rng.randint(0, width)
+    if hi is not None:
+        start = min(start, hi - width)
+    start = max(start, lo)
+    end = start + width if hi is None else min(start + width, hi)
+    if end - start < k:
+        raise ValueError(f"only {end - start} numbers near {value}, need {k}")
     picked: list[int] = []
-    for n, a, b in ((n_below, low, value - 1), (k - n_below, value + 1, high)):
-        side: list[int] = []
-        while len(side) < n:
-            x = rng.randint(a, b)
-            if x not in side:
-                side.append(x)
-        picked += side
-    rng.shuffle(picked)
+    while len(picked) < k:
+        x = rng.randint(start, end)
+        if x != value and x not in picked:
+            picked.append(x)
     return picked
 
 
@@ -202,7 +218,8 @@ def symbol_of(tables, seed):
 def atomic_number_of(tables, seed):
     for r in _elements(tables):
         rng = _rng(seed, "atomic_number_of", r["_row"])
-        d = near_numbers(r["number"], rng, lo=1, hi=118)
+        rank = (r["_row"] + _rng(seed, "atomic_rank").randrange(4)) % 4  # rotates: uniform
+        d = near_numbers(r["number"], rng, lo=1, hi=118, rank=rank)
         n = r["name"].lower()
         q = rotation(
             [
@@ -354,6 +371,19 @@ def also_made(tables, table: str, row: dict) -> set[str]:
     return out
 
 
+def eponymous(table: str, row: dict) -> bool:
+    """The item is named after its maker ("the diesel engine", "Pascal's wager"): asking who made
+    it gives the answer away, so who-made-it items and credit statements leave it out."""
+
+    def words(text: str) -> set[str]:
+        return set(re.findall(r"[^\W_]{3,}", text.casefold())) - _PARTICLES
+
+    return bool(words(row[CREDIT_TABLES[table][1]]) & words(option(table, row)))
+
+
+_PARTICLES = frozenset({"the", "and", "van", "von", "der", "des", "del", "young", "younger"})
+
+
 def creator_of(tables, seed, table: str):
     """ "Who wrote X?" with three other creators of the same table as distractors, each drawn by
     their share of the table's rows (a famous name is a wrong option only as often as its share
@@ -361,6 +391,8 @@ def creator_of(tables, seed, table: str):
     _, who_col, category, _ = CREDIT_TABLES[table]
     rows = tables[table].rows
     for r in rows:
+        if eponymous(table, r):
+            continue
         who = r[who_col]
         rng = _rng(seed, "creator_of", table, r["_row"])
         banned = also_made(tables, table, r) | {who}
@@ -389,7 +421,9 @@ def work_by(tables, seed, table: str):
             and who not in names.SAME_TITLE.get(option(table, x), ())
             and not any(names.titles_clash(option(table, x), t) for t in own)
         ]
-        d = pick(option(table, r), others, rng)
+        # titles of a similar length, so the longest or shortest option is not the key
+        size = len(option(table, r))
+        d = pick(option(table, r), others, rng, prefer=lambda t, n=size: abs(len(t) - n) // 8)
         q = rotation(
             {
                 "literature": [
@@ -413,6 +447,7 @@ def work_by(tables, seed, table: str):
                     f"{who} is known for which of these?",
                     f"Which of these belongs to the thought of {who}?",
                     f"What among these is credited to {who}?",
+                    f"Which of these would you attribute to {who}?",
                 ],
             }[table],
             seed, table, "work_by", r,

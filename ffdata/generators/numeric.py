@@ -60,6 +60,11 @@ ITEMS = (
     ("bag of rice", "bags of rice"),
 )
 PLACES = ("school", "the library", "the market", "the park", "the museum", "the station")
+CONTAINERS = ("bottles", "boxes", "jars", "cans")
+THINGS = ("pizza", "cake", "pie", "garden", "wall")
+OUTINGS = ("A hike", "A flight", "A film marathon", "A train journey", "A workshop")
+# the words a family draws per item: masked out when questions are grouped by their stem
+SLOT_WORDS = (*NAMES, *(w for pair in ITEMS for w in pair), *PLACES, *CONTAINERS, *THINGS, *OUTINGS)
 
 
 @dataclass
@@ -173,7 +178,7 @@ def _rate(rng, seed, index):
         )[k]
         return variant, q, [f"Speed: {d} ÷ {t} = {v}."], Fraction(v)
     r, m = rng.randint(3, 40), rng.randint(4, 90)
-    what = rng.choice(("bottles", "boxes", "jars", "cans"))
+    what = rng.choice(CONTAINERS)
     q = (
         f"A machine fills {r} {what} per minute. How many {what} does it fill in {m} minutes?",
         f"A packing line seals {r} {what} every minute. How many {what} are sealed in {m} minutes?",
@@ -268,7 +273,7 @@ def _time(rng, seed, index):
         ]
         return variant, q, steps, Fraction(length)
     h, m = rng.randint(1, 12), rng.randint(1, 59)
-    what = rng.choice(("A hike", "A flight", "A film marathon", "A train journey", "A workshop"))
+    what = rng.choice(OUTINGS)
     span = f"{_plural(h, 'hour')} and {_plural(m, 'minute')}"
     q = (
         f"{what} takes {span}. How many minutes is that in total?",
@@ -304,7 +309,7 @@ def _fraction(rng, seed, index):
         if f1 + f2 < 1:
             break
     left = 1 - f1 - f2
-    name, thing = rng.choice(NAMES), rng.choice(("pizza", "cake", "pie", "garden", "wall"))
+    name, thing = rng.choice(NAMES), rng.choice(THINGS)
     verb = {"pizza": "eats", "cake": "eats", "pie": "eats", "garden": "weeds", "wall": "paints"}
     q = (
         f"{name} {verb[thing]} {a1}/{d1} of a {thing} and a friend {verb[thing]} {a2}/{d2} "

@@ -117,6 +117,13 @@ def numeric_mcq(problem: numeric.Problem, seed: int) -> Candidate:
         seen.add(text)
         (below if x < value else above).append(text)
     wrong = mcq.ranked(key, below, above, rng)
+    if all(_look(w) != _look(key) for w in wrong):  # the key alone in its format: swap one in
+        for i, w in enumerate(wrong):
+            side = below if Fraction(w) < value else above
+            alike = [x for x in side if _look(x) == _look(key) and x not in wrong]
+            if alike:
+                wrong[i] = alike[0]
+                break
     return Candidate(
         key=f"numeric_mcq:{problem.family}:{problem.index}",
         question=problem.question,
@@ -132,6 +139,13 @@ def numeric_mcq(problem: numeric.Problem, seed: int) -> Candidate:
             "template": "numeric_mcq",
         },
     )
+
+
+def _look(text: str) -> tuple:
+    """How an option is written: a fraction's denominator parity, a decimal's places."""
+    if "/" in text:
+        return ("fraction", int(text.split("/")[1]) % 2)
+    return ("number", len(text.partition(".")[2]))
 
 
 def _shape(text: str) -> str:
