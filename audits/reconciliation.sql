@@ -21,8 +21,7 @@ SELECT b.reconciliation.read AS read,
 FROM build b;
 
 -- Per source: the record's ledger, and its dropped rows against the dropped file
--- (read_json makes by_source a STRUCT or a MAP depending on its keys: go through JSON)
-WITH entries AS (
+WITH entries AS (  -- read_json makes by_source a STRUCT or a MAP by its keys: go through JSON
   SELECT unnest(map_entries(to_json(b.reconciliation.by_source)::MAP(VARCHAR, JSON))) AS m
   FROM build b
 ), ledger AS (

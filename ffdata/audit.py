@@ -303,6 +303,8 @@ def connect(root: str | None = None, evalsets: bool = True) -> AuditDB:
     """DuckDB with a view per built set and the catalog views (see the module doc)."""
     storage = open_storage(root)
     con = duckdb.connect()
+    # no progress bars: audits print tables, and the bar's redraws fill logs and pipes
+    con.execute("SET enable_progress_bar = false")
     db = AuditDB(con, storage.uri)
     all_builds = list_sets(storage)
     by_name: dict[str, list] = {}
