@@ -9,9 +9,10 @@
 --   by_source.S, by_format.F, by_block_category.K   the build record's counts
 --   declared.<key>                          the manifest's own figure for <key>, as <key>
 -- A figure that names no rows is 0. Keys naming one figure with one value are shown once
--- (same_as lists the others). A target of at most 1 is a share of all rows. Any other numeric
--- leaf (a rule such as short_fact_max_chars, an anchor's table share, a plan figure) is listed
--- in the second table, not compared here; a set's own audit may compare it.
+-- (same_as lists the others). A target strictly between 0 and 1 is a share of all rows (1 is
+-- a count of one row). Any other numeric leaf (a rule such as short_fact_max_chars, an anchor's
+-- table share, a plan figure) is listed in the second table, not compared here; a set's own
+-- audit may compare it.
 -- `composition` is (part, block, pool, n) over the shards (ffdata.audit focus).
 
 -- Targets vs actual: each target against the figure its key names
@@ -47,9 +48,10 @@ WITH figures AS (
 ), total AS (SELECT sum(n) AS rows FROM composition)
 SELECT key, target, actual,
        round(100.0 * actual / nullif(total.rows, 0), 2) AS actual_pct,
-       CASE WHEN target <= 1 THEN round(actual / nullif(total.rows, 0) - target, 4)
+       CASE WHEN target > 0 AND target < 1
+            THEN round(actual / nullif(total.rows, 0) - target, 4)
             ELSE actual - target END AS deviation,
-       CASE WHEN target <= 1 OR target = 0 THEN NULL
+       CASE WHEN target < 1 THEN NULL
             ELSE round(100.0 * (actual - target) / target, 2) END AS deviation_pct,
        same_as
 FROM deduped, total

@@ -92,7 +92,7 @@ def _probe(monkeypatch):
             ctx.emit(part, rec)
         ctx.set_targets({
             "blocks": {"A": 100}, "declared": {"blocks": {"A": 100}}, "validation": 20,
-            "pools": {"A": {"p": 100}}, "validation_by_pool": {"A/p": 20},
+            "pools": {"A": {"p": 100, "q": 1}}, "validation_by_pool": {"A/p": 20},
             "anchor_table_share": {"inventors": {"Thomas Edison": 0.0353}},
         })  # fmt: skip
 
@@ -121,6 +121,9 @@ def test_each_target_is_compared_with_the_figure_it_names(probe_root):
     # training targets against the training parts only (the old by_block.A counted 120)
     assert got["blocks.A"] == (100.0, 100) and got["pools.A.p"] == (100.0, 100)
     # one row for a key and its declared.* copy; nothing compared that has no figure
+    # a target of 1 is one row (pool q has none): a count, not a share of 100%
+    q = comp.rows[[r[0] for r in comp.rows].index("pools.A.q")]
+    assert q[1:3] == (1.0, 0) and q[comp.columns.index("deviation_pct")] == -100.0
     assert "declared.blocks.A" not in got
     assert comp.rows[[r[0] for r in comp.rows].index("blocks.A")][-1] == "declared.blocks.A"
     assert not any(k.startswith("anchor_table_share") for k in got)
