@@ -139,7 +139,12 @@ def _year_facts(table: str, row: dict, rng: random.Random):
             f"Is {{year}} the year {what} by {who} was {event}?",
             f"Was it in {{year}} that {what} by {who} was {event}?",
         ]
-    return qs, wrong, _statement(table, row), f"It was {year}"
+    # the year's own sentence (not the credit's), so no two statements share an answer
+    if table in ("inventions", "discoveries"):
+        _, done = _verbs(table, row)
+        event = PASSIVE.get(done, done)
+    because = f"{names.cap(what)} was {event} in {year}"
+    return qs, wrong, because, f"It was {year}"
 
 
 ART_KINDS = ("sculpture", "painting")
