@@ -202,7 +202,9 @@ def _composition(db: AuditDB, audits: list[Result]) -> list[str]:
         out.append(_note(f"{len(targets.rows)} targets compared, {met} met exactly. Validation "
                          "targets are compared with validation rows, training targets with the "
                          "training parts; a key and its declared.* copy are one row."))  # fmt: skip
-        out.append(_table(targets, 120))
+        # the targets that miss first, then the rest in key order
+        missed = sorted(targets.rows, key=lambda r: r[dev] in (0, None))
+        out.append(_table(Result(targets.title, cols, missed), 120))
     ignored = _find(audits, "composition.sql", "does not compare")
     if ignored is not None and ignored.rows:
         out.append("<h3>Declared numbers not compared here</h3>")
