@@ -20,14 +20,39 @@ last.
 
 import hashlib
 import json
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from ffdata.adapters import question_adapter, require_pinned
 from ffdata.cleaning import ExactDedup, dedup_key
 from ffdata.errors import FFDataError
+from ffdata.manifest import PositiveCount, Strict
 from ffdata.records import make_record
 from ffdata.teacher import answer_all, make_teacher
 
 VERSION = "1"
+
+
+class _Fallback(Strict):
+    to: str
+    reason: str
+
+
+class Targets(Strict):  # checked before the build (ffdata.manifest.check_builder_keys)
+    total: PositiveCount
+    shares: dict[str, Annotated[float, Field(ge=0, le=1)]]
+    fallbacks: dict[str, _Fallback] = {}
+
+    def rows_asked(self) -> int:  # a set short of `total` is refused (check_shortfall)
+        return self.total
+
+
+class Options(Strict):
+    teacher: dict[str, Any] = {"backend": "reference"}  # ffdata.teacher checks its keys
+
+
+TARGETS, OPTIONS = Targets, Options
 
 
 def _h(*parts) -> int:

@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from ffdata.adapters import pair_adapter, require_pinned
 from ffdata.cleaning import ExactDedup, dedup_key, normalize
-from ffdata.manifest import PositiveCount, Strict
+from ffdata.manifest import Count, PositiveCount, Strict
 from ffdata.records import SYSTEM_PROMPT, record_id, render_prompt
 from ffdata.tokenizer import tiktoken_encoding
 
@@ -43,11 +43,19 @@ SCHEMA = PAIR_SCHEMA
 BATCH = 2048
 
 
+class Targets(Strict):
+    scale: str = ""  # a note on the offline fixture's size
+    expected_rows: Count | None = None  # the pairs a full build must hold (check_shortfall)
+
+    def rows_asked(self) -> int | None:
+        return self.expected_rows
+
+
 class Options(Strict):
     max_tokens: PositiveCount = 1024
 
 
-OPTIONS = Options  # checked by ffdata.manifest.check_builder_keys
+TARGETS, OPTIONS = Targets, Options  # checked by ffdata.manifest.check_builder_keys
 
 
 def build_pairs(ctx) -> None:

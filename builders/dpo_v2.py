@@ -4,8 +4,9 @@ UltraFeedback's mean preference ratings, so ties (chosen rating <= rejected) are
 `not_preferred` — that is what takes the hub's 63,619 rows towards the card's 60,917 pairs.
 """
 
-from builders.dpo_v1 import OPTIONS as OPTIONS  # the same options as dpo_v1
+from builders.dpo_v1 import OPTIONS as OPTIONS  # the same targets and options as dpo_v1
 from builders.dpo_v1 import PAIR_SCHEMA, build_pairs
+from builders.dpo_v1 import TARGETS as TARGETS
 
 VERSION = "1"
 SCHEMA = PAIR_SCHEMA

@@ -16,7 +16,7 @@ VERSION = "1"
 class Targets(Strict):
     rows: PositiveCount | None = None  # the rows the set holds; a build short of them fails
 
-    def expected_rows(self) -> int | None:
+    def rows_asked(self) -> int | None:
         return self.rows
 
 

@@ -17,6 +17,9 @@ Each variant row names its parent (`meta.parent_id`, `meta.parent_source`).
 """
 
 import hashlib
+from typing import Annotated, Literal
+
+from pydantic import Field, StrictInt
 
 from ffdata.adapters import (
     Conversation,
@@ -37,6 +40,7 @@ from ffdata.cleaning import (
 )
 from ffdata.errors import FFDataError
 from ffdata.formats import final_number, is_numeric
+from ffdata.manifest import Strict
 from ffdata.records import SYSTEM_PROMPT, make_record, render_alpaca
 from ffdata.sft_tokenize import (
     SFT_SCHEMA,
@@ -49,6 +53,38 @@ from ffdata.sft_tokenize import (
 
 VERSION = "2"  # 2: the build record keeps the manifest's targets as written
 SCHEMA = SFT_SCHEMA
+
+
+class _MinHash(Strict):  # bounded: bands x rows permutations are allocated up front
+    n_gram: Annotated[StrictInt, Field(gt=0, le=32)] = 5
+    bands: Annotated[StrictInt, Field(gt=0, le=64)] = 8
+    rows: Annotated[StrictInt, Field(gt=0, le=64)] = 8
+    seed: StrictInt = 1
+
+
+class _Augmentation(Strict):
+    rate: Annotated[float, Field(ge=0, le=1)] = 0.0
+    variants: list[Literal["final_answer_only", "system_prompt"]] = [
+        "final_answer_only",
+        "system_prompt",
+    ]
+
+
+class Options(Strict):  # checked before the build (ffdata.manifest.check_builder_keys)
+    max_tokens: Annotated[StrictInt, Field(gt=0, le=1_000_000)] = 1024
+    overlength: Literal["drop", "truncate"] = "drop"
+    pad_to: Annotated[StrictInt, Field(gt=0, le=1_000_000)] | None = None
+    near_dedup: bool = True
+    minhash: _MinHash = _MinHash()
+    augmentation: _Augmentation | None = None
+
+
+class Targets(Strict):  # notes for the audits, not asks: the hub sets' sizes drift
+    scale: str = ""
+    by_block: dict[str, Annotated[StrictInt, Field(ge=0)]] = {}
+
+
+TARGETS, OPTIONS = Targets, Options
 BATCH = 2048
 FINAL_ONLY_SUFFIX = "Give only the final answer, as a number."
 FINAL_ONLY_JOIN = f"\n\n{FINAL_ONLY_SUFFIX}"  # appended to the parent's instruction

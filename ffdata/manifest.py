@@ -7,7 +7,7 @@ A builder may declare its `targets` and `options` as pydantic models (module att
 TARGETS / OPTIONS, built from `Count` and `Strict`): `check_builder_keys` validates them before
 the build reads anything, so a misspelt key (`row:`), a count of -5, 10.5, "100" or 1e12 stops
 the build instead of shaping it; `check_shortfall` refuses a set with fewer rows than its
-targets ask (TARGETS.expected_rows).
+targets ask (TARGETS.rows_asked).
 """
 
 from pathlib import Path
@@ -233,12 +233,12 @@ def check_builder_keys(manifest: Manifest, builder, origin: str) -> None:
 def check_shortfall(
     manifest: Manifest, builder, rows: int, origin: str, dropped: dict | None = None
 ) -> None:
-    """A set must hold rows, and at least as many as its targets ask (TARGETS.expected_rows);
+    """A set must hold rows, and at least as many as its targets ask (TARGETS.rows_asked);
     `dropped` (reason -> rows) says where the missing rows went."""
     model = getattr(builder, "TARGETS", None)
     want = None
-    if model is not None and hasattr(model, "expected_rows"):
-        want = model.model_validate(manifest.targets).expected_rows()
+    if model is not None and hasattr(model, "rows_asked"):
+        want = model.model_validate(manifest.targets).rows_asked()
     if rows > 0 and (want is None or rows >= want):
         return
     asked = f"its targets ask for {want:,} ({want - rows:,} short)" if want else "no row at all"

@@ -416,3 +416,15 @@ def test_repair_blocks_counts_and_keys_are_checked_before_anything_is_drawn(
     m.write_text(text.replace(old, new))
     with pytest.raises(FFDataError, match=rf"repair_blocks\.yaml: invalid \w+: {expect}"):
         build_set("repair_blocks", m, str(tmp_path / "root"), quiet=True)
+
+
+def test_a_pair_set_short_of_its_expected_rows_is_refused(tmp_path):
+    m = dpo_project(tmp_path, [distinct(0), distinct(1), {**GOOD_PAIR, "prompt": None}])
+    m.write_text(m.read_text().replace("output:", "targets:\n  expected_rows: 3\noutput:"))
+    with pytest.raises(
+        FFDataError,
+        match=r"built 2 rows, its targets ask for 3 \(1 short\); dropped: malformed:prompt 1",
+    ):
+        build_set("dpo_v1", m, str(tmp_path / "root"), quiet=True)
+    m.write_text(m.read_text().replace("expected_rows: 3", "expected_rows: 2"))
+    assert build_set("dpo_v1", m, str(tmp_path / "root"), quiet=True)[0].record["rows"] == 2
