@@ -66,6 +66,7 @@ def resolve(names, base_dir: Path) -> Excludes:
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise FFDataError("options.validation_excludes: expected a list of set names")
     ex = Excludes()
+    read: dict[Path, int] = {}  # a file several sets read is read once
     for name in names:
         path = Path(base_dir) / "manifests" / f"{name}.yaml"
         if not path.exists():
@@ -79,12 +80,15 @@ def resolve(names, base_dir: Path) -> Excludes:
                 ex.files.add(resolve_path(spec, base_dir).resolve())
                 seen[spec.name] = "table"
                 continue
-            digest, rows = open_source(spec, base_dir)
-            n = 0
-            for _, row in rows:
-                for q in row_questions(row):
-                    ex.questions.add(norm_question(q))
-                    n += 1
-            seen[spec.name] = n
+            path = resolve_path(spec, base_dir).resolve()
+            if path not in read:
+                _, rows = open_source(spec, base_dir)
+                n = 0
+                for _, row in rows:
+                    for q in row_questions(row):
+                        ex.questions.add(norm_question(q))
+                        n += 1
+                read[path] = n
+            seen[spec.name] = read[path]
         ex.by_recipe[name] = seen
     return ex

@@ -2,7 +2,9 @@
 reproducibility, quota errors, and the hub (`hf`) path on local Parquet files."""
 
 import json
+import re
 import shutil
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import duckdb
@@ -85,6 +87,143 @@ def test_mcq_answer_letter_points_at_the_right_option(full):
             assert meta["options"]["ABCD".index(r["response"])] == meta["correct"]
 
 
+# --- Block A across subjects, Block B misconceptions, a validation split that is held out ---------
+
+ARITHMETIC_POOLS = {"gsm8k_mcq", "numeric_mcq"}
+
+
+def _stem(r) -> str:
+    """The question as asked: an MCQ prompt without its options, else the instruction."""
+    if r["format"] == "mcq_letter":
+        return r["instruction"].split("\nA. ")[0]
+    return r["instruction"]
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\W+", " ", text.casefold()).strip()
+
+
+def _parts(rows):
+    val = [r for r in rows if json.loads(r["meta"])["part"] == "validation"]
+    train = [r for r in rows if json.loads(r["meta"])["part"] != "validation"]
+    return val, train
+
+
+def test_block_a_covers_twelve_subjects_and_at_most_40_percent_arithmetic(full):
+    _, rows = full
+    a = [r for r in rows if json.loads(r["meta"])["part"] == "A"]
+    metas = [json.loads(r["meta"]) for r in a]
+    arithmetic = sum(m["pool"] in ARITHMETIC_POOLS for m in metas)
+    assert arithmetic / len(a) <= 0.40, arithmetic / len(a)
+    subjects = Counter(m.get("subject") for m in metas)
+    assert all(subjects)
+    assert len([s for s, n in subjects.items() if n >= 20]) >= 12, subjects
+    # the label follows the pool: every arithmetic item, and only those, is labelled arithmetic
+    assert subjects["arithmetic"] == arithmetic
+
+
+def test_block_b_is_a_quarter_misconceptions_with_short_sourced_answers(full):
+    from ffdata.evalsets import load_evalset
+    from ffdata.tables import load_table
+
+    _, rows = full
+    b = [r for r in rows if json.loads(r["meta"])["part"] == "B"]
+    mis = [r for r in b if json.loads(r["meta"])["pool"] == "misconceptions"]
+    assert len(mis) / len(b) >= 0.25
+    table = load_table("misconceptions")
+    for r in mis:
+        row = table.rows[json.loads(r["meta"])["row"]]
+        assert r["instruction"] == row["question"] and r["response"] == row["answer"]
+        assert len(r["response"]) < 100 and row["source"].startswith("https://en.wikipedia.org/")
+    truthful = {_norm(i.question) for i in load_evalset("truthfulqa")}
+    assert not {_norm(r["instruction"]) for r in mis} & truthful
+
+
+def test_validation_asks_no_question_that_training_asks(full):
+    """(a) no normalized question in validation and in any training block (any format)."""
+    _, rows = full
+    val, train = _parts(rows)
+    asked = {_norm(_stem(r)) for r in train}
+    shared = [_stem(r) for r in val if _norm(_stem(r)) in asked]
+    assert not shared, shared[:5]
+    # the label the audit reads agrees with the text
+    assert all(json.loads(r["meta"])["question_norm"] == _norm(_stem(r)) for r in rows)
+
+
+def test_validation_asks_no_fact_that_a_training_item_states(full):
+    """(b) a validation item from a table row: no training item from the same row states its
+    answer (all the answer's content words in the training question + answer), and the fact ids
+    the builder reserves are disjoint."""
+    _, rows = full
+    val, train = _parts(rows)
+    stop = {"the", "a", "an", "of", "in", "is", "was", "by", "and", "to", "yes", "no", "it"}
+
+    def toks(t):
+        return set(_norm(t).split())
+
+    def answer(r):
+        return json.loads(r["meta"]).get("correct", r["response"])
+
+    by_row = defaultdict(list)
+    for r in train:
+        m = json.loads(r["meta"])
+        if "table" in m:
+            by_row[(m["table"], m["row"])].append(_stem(r) + " " + answer(r))
+    leaks, table_items = [], 0
+    for v in val:
+        m = json.loads(v["meta"])
+        if "table" not in m:
+            continue
+        table_items += 1
+        obj = toks(answer(v)) - toks(_stem(v)) - stop
+        leaks += [(_stem(v), t) for t in by_row[(m["table"], m["row"])] if obj and obj <= toks(t)]
+    assert not leaks, leaks[:5]
+    assert table_items >= 100  # validation does ask table facts
+    held = {f for v in val for f in json.loads(v["meta"])["facts"]}
+    trained = {f for r in train for f in json.loads(r["meta"])["facts"]}
+    assert not held & trained
+
+
+def _earlier_sets_read(names):
+    """Questions and tables the named recipes read, straight from their manifests (no build)."""
+    questions, tables = set(), set()
+    for name in names:
+        m = yaml.safe_load((REPO / "manifests" / f"{name}.yaml").read_text())
+        for s in m["sources"]:
+            if s.get("loader") == "table":
+                tables.add(Path(s["path"]).stem)
+            elif s.get("loader") == "jsonl":
+                for line in (REPO / s["path"]).read_text(encoding="utf-8").splitlines():
+                    q = json.loads(line).get("question")
+                    if isinstance(q, dict):
+                        q = q.get("stem")
+                    if isinstance(q, str):
+                        questions.add(_norm(q))
+    return questions, tables
+
+
+def test_validation_holds_out_nothing_surgical_or_sft_shards_v2_read(full):
+    """(c) surgical and sft_shards_v2 train on GSM8K/ARC rows and the countries/elements tables
+    before this set: validation has none of their questions and nothing from their tables."""
+    built, rows = full
+    questions, tables = _earlier_sets_read(["surgical", "sft_shards_v2"])
+    assert len(questions) > 10000 and {"countries", "elements"} <= tables
+    val, _ = _parts(rows)
+    assert not [_stem(r) for r in val if _norm(_stem(r)) in questions][:5]
+    assert not [r["source"] for r in val if r["source"] in tables or "arc" in r["source"]]
+    assert not [r for r in val if r["source"] == "gsm8k_train"]
+    excludes = built.record["manifest"]["options"]["validation_excludes"]
+    assert {"surgical", "sft_shards_v2"} <= set(excludes)
+
+
+def test_generated_duplicates_are_dropped_with_a_reason(full):
+    built, _ = full
+    rec = built.record["reconciliation"]
+    numeric = rec["by_source"]["numeric"]
+    assert numeric["generated"] == numeric["kept"] + numeric["dropped"] > numeric["kept"]
+    assert built.record["dropped"]["by_reason"].get("duplicate_question", 0) > 0
+
+
 # --- a small project copy for the tests that build several times --------------------------------
 
 SMALL_TARGETS = {
@@ -105,6 +244,8 @@ def project(tmp_path):
         shutil.copytree(REPO / sub, tmp_path / sub)
     base = yaml.safe_load(MANIFEST.read_text())
     base["targets"] = json.loads(json.dumps(SMALL_TARGETS))
+    # the other sets' manifests are not in this copy (the test of the key copies one)
+    base["options"].pop("validation_excludes")
 
     def write(**changes):
         m = json.loads(json.dumps(base))
@@ -239,3 +380,25 @@ def test_hf_source_path_on_local_parquet(project):
     assert built.record["targets"]["block_a_source"] == "hf"
     dropped = built.record["dropped"]["by_reason"]
     assert dropped.get("over_quota", 0) > 0  # unused hub rows are accounted for
+
+
+def test_validation_excludes_names_sets_whose_rows_are_never_held_out(project):
+    tmp, write = project
+    shutil.copy(REPO / "manifests" / "surgical.yaml", tmp / "manifests" / "surgical.yaml")
+
+    def validation_sources(**options):
+        path = write(options={"block_a_source": "local", **options})
+        built, _ = build_set("repair_blocks", path, root=str(tmp / f"r{len(options)}"), quiet=True)
+        val, _ = _parts(_rows(built))
+        return Counter(r["source"] for r in val)
+
+    free = validation_sources()
+    assert free["arc_easy_train"] and free["gsm8k_train"] and free["countries"]
+    held = validation_sources(validation_excludes=["surgical"])
+    assert sum(held.values()) == sum(free.values())  # the same 20, from other pools
+    assert not {"arc_easy_train", "gsm8k_train", "countries"} & set(held)
+    path = write(options={"validation_excludes": ["no_such_set"]})
+    with pytest.raises(
+        FFDataError, match=r"options.validation_excludes: no manifest .*no_such_set"
+    ):
+        build_set("repair_blocks", path, root=str(tmp / "bad"), quiet=True)

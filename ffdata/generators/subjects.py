@@ -41,7 +41,7 @@ RELATIONS: dict[str, Relation] = {
     ),
     # medicine and health
     "pathogen_type": Relation(
-        "What kind of pathogen causes {e}?", "Which of these diseases is caused by {a_v}?"
+        "What kind of pathogen causes {e}?", "Which of these illnesses is caused by {a_v}?"
     ),
     "deficiency_of": Relation(
         "A lack of which nutrient causes {e}?", "Which disease is caused by a lack of {v}?"
