@@ -101,3 +101,69 @@ def test_cross_check_catches_a_disagreement(tables):
     problems = cross_check(broken)
     assert any("Alexander Graham Bell" in p and "persons says composer" in p for p in problems)
     assert any("credited in 1876, born 1900" in p for p in problems)
+
+
+# --- knowledge tables (Block A across subjects) and misconceptions (Block B) ----------------------
+
+
+def test_knowledge_tables_state_well_known_facts(tables):
+    def fact(table, entity, relation):
+        return tables[table].by_key[(entity, relation)]["value"]
+
+    assert fact("astronomy", "Titan", "moon_of") == "Saturn"
+    assert fact("us_states", "Texas", "state_capital") == "Austin"
+    assert fact("physics", "force", "si_unit") == "newton"
+    assert fact("health", "scurvy", "deficiency_of") == "vitamin C"
+    assert fact("currencies", "Japan", "currency_of") == "Japanese yen"
+    assert fact("element_groups", "iron", "element_group") == "8"
+    assert fact("element_groups", "iron", "element_block") == "d-block"
+    assert ("lanthanum", "element_group") not in tables["element_groups"].by_key  # convention
+    assert fact("biology", "dolphin", "animal_group") == "mammal"
+
+
+def test_every_knowledge_row_is_a_known_relation_with_a_cited_source(tables):
+    from ffdata.generators.subjects import KNOWLEDGE_TABLES, RELATIONS
+    from ffdata.tables import KNOWLEDGE_TABLES as SCHEMA_TABLES
+
+    assert set(KNOWLEDGE_TABLES) == set(SCHEMA_TABLES)
+    for name in KNOWLEDGE_TABLES:
+        for r in tables[name].rows:
+            assert r["relation"] in RELATIONS, (name, r["_line"])
+            assert "https://en.wikipedia.org/wiki/" in r["source"], (name, r["_line"])
+    for r in tables["misconceptions"].rows:
+        assert r["source"].startswith("https://en.wikipedia.org/wiki/List_of_common_misconceptions")
+
+
+def test_subject_items_have_exactly_one_right_option(tables):
+    """Forward: no distractor is the row's value. Reverse ("Which of these animals is a
+    reptile?"): no distractor has the same value as the answer, in its table."""
+    from ffdata.generators import subjects
+
+    for name in subjects.KNOWLEDGE_TABLES:
+        values = {(r["entity"], r["relation"]): r["value"] for r in tables[name].rows}
+        for c in subjects.forward(tables, 1313, name):
+            assert c.answer not in c.distractors and len(set(c.distractors)) == 3
+        for c in subjects.reverse(tables, 1313, name):
+            relation = c.meta["template"].removesuffix("_which")
+            for d in c.distractors:
+                assert values[(d, relation)] != values[(c.answer, relation)], (name, c.question, d)
+
+
+def test_unknown_relation_and_long_misconception_answer_are_rejected(tmp_path, tables):
+    from ffdata.generators import misconceptions, subjects
+
+    path = tmp_path / "astronomy.csv"
+    path.write_text(
+        "entity,relation,value,source,licence\nTitan,orbits_around,Saturn,https://x,CC BY-SA 4.0\n"
+    )
+    broken = {"astronomy": load_table("astronomy", path)}
+    with pytest.raises(FFDataError, match=r"astronomy.csv:2: field 'relation': unknown relation"):
+        list(subjects.forward(broken, 1, "astronomy"))
+    path = tmp_path / "misconceptions.csv"
+    path.write_text(
+        "question,answer,topic,source,licence\n"
+        f"Is it so?,{'A very long answer that goes on. ' * 4},x,https://x,CC BY-SA 4.0\n"
+    )
+    broken = {"misconceptions": load_table("misconceptions", path)}
+    with pytest.raises(FFDataError, match=r"misconceptions.csv:2: field 'answer'"):
+        list(misconceptions.items(broken, 1))
