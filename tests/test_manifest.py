@@ -138,3 +138,12 @@ def test_counts_and_seeds_are_integers(tmp_path, field, value):
         text = text.replace('version: "1"', f'version: "1"\nseed: {value}')
     with pytest.raises(FFDataError, match=field):
         load_manifest(write(tmp_path, text))
+
+
+def test_python_yaml_tags_are_refused_and_never_run(tmp_path):
+    marker = tmp_path / "ran"
+    tag = f'!!python/object/apply:os.system ["touch {marker}"]'
+    p = write(tmp_path, BASE.replace("name: demo", f"name: {tag}"))
+    with pytest.raises(FFDataError, match=rf"{p}: YAML error: could not determine a constructor"):
+        load_manifest(p)
+    assert not marker.exists()
