@@ -110,6 +110,8 @@ class AuditDB:
 
     def query(self, sql: str) -> Result:
         try:
+            for stmt in self.con.extract_statements(sql):
+                check_read_only(stmt)
             cur = self.con.execute(sql)
             columns = [d[0] for d in cur.description or []]
             return Result("", columns, cur.fetchall(), "sql")
@@ -124,6 +126,7 @@ class AuditDB:
             raise self._error(e, source) from None
         results = []
         for stmt in statements:
+            check_read_only(stmt, source)
             try:
                 cur = self.con.execute(stmt)
             except duckdb.Error as e:
@@ -360,7 +363,48 @@ def connect(root: str | None = None, evalsets: bool = True) -> AuditDB:
         from ffdata.evalsets import evalsets_table
 
         _create_table(con, "evalsets", evalsets_table())
+    _lock_down(con, latest.values())
     return db
+
+
+# What `ffdata sql` and the audits may run: queries, and objects in the in-memory database.
+# COPY/EXPORT (write files), ATTACH/DETACH (open database files), LOAD/INSTALL (extensions),
+# PREPARE/EXECUTE (would run any of those later), PRAGMA (IMPORT DATABASE) are refused.
+READ_ONLY_STATEMENTS = {
+    getattr(duckdb.StatementType, name)
+    for name in (
+        "SELECT", "EXPLAIN", "CREATE", "CREATE_FUNC", "DROP", "ALTER", "INSERT", "UPDATE",
+        "DELETE", "SET", "VARIABLE_SET", "CALL", "TRANSACTION", "ANALYZE",
+    )
+}  # fmt: skip
+
+
+def check_read_only(stmt, source: str = "sql") -> None:
+    if stmt.type not in READ_ONLY_STATEMENTS:
+        word = (stmt.query.split() or [stmt.type.name])[0].upper()
+        raise FFDataError(
+            f"{source}: refused {word}: SQL here is read-only over the built sets "
+            "(no COPY, EXPORT, ATTACH, INSTALL, LOAD, PRAGMA)"
+        )
+
+
+def _lock_down(con, built_sets) -> None:
+    """After the views exist: DuckDB may read the sets' own folders and nothing else, and no
+    query can change that (a SET of any option fails once the configuration is locked). The
+    folders are readable only: the statement check above refuses every statement that writes."""
+    folders = set()
+    for built in built_sets:
+        paths = [*built.shard_paths(), built.dropped_path()]
+        paths.append(built.storage.fetch(f"{built.prefix}/{BUILD_RECORD}"))
+        for p in filter(None, paths):  # as the views name them, and with links resolved
+            folders.update(
+                f"{Path(q).parent.as_posix().rstrip('/')}/" for q in (p, Path(p).resolve())
+            )
+    if folders:
+        listed = ", ".join(_literal(f) for f in sorted(folders))
+        con.execute(f"SET allowed_directories = [{listed}]")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
 
 
 def _header_list(sql: str, key: str) -> list[str]:
