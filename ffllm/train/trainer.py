@@ -156,8 +156,11 @@ def hold_run_lock(run_dir: Path):
     return lock
 
 
-def train(manifest, root: str | None = None, runs_dir: str | Path | None = None) -> Path:
-    """Train (or resume) the run; returns its directory."""
+def train(
+    manifest, root: str | None = None, runs_dir: str | Path | None = None, on_step_start=None
+) -> Path:
+    """Train (or resume) the run; returns its directory. `on_step_start(step)`, if given, is
+    called at the top of every optimizer step (bench/train_mfu.py's clock)."""
     run = manifest if isinstance(manifest, RunManifest) else load_run(manifest)
     # --- sets and examples, before anything starts: a shard whose sha256 is off stops here ----
     sets = resolve_sets(run, root)
@@ -284,6 +287,8 @@ def train(manifest, root: str | None = None, runs_dir: str | Path | None = None)
     window_loss = torch.zeros((), device=device)
     window_steps, window_tokens, window_seconds = 0, 0, 0.0
     for step in range(start, stop):
+        if on_step_start is not None:
+            on_step_start(step)
         t0 = time.perf_counter()
         epoch, in_epoch = divmod(step, steps_per_epoch)
         if epoch != order_epoch:
