@@ -126,6 +126,7 @@ def _year_facts(table: str, row: dict, rng: random.Random):
             f"Did {who} {base} {what} in {{year}}?",
             f"Was it in {{year}} that {who} {done} {what}?",
             f"Is {{year}} the year {who} {done} {what}?",
+            f"Is it true that {who} {done} {what} in {{year}}?",
         ]
     else:
         event = {
@@ -138,6 +139,7 @@ def _year_facts(table: str, row: dict, rng: random.Random):
             f"Was {what} by {who} {event} in {{year}}?",
             f"Is {{year}} the year {what} by {who} was {event}?",
             f"Was it in {{year}} that {what} by {who} was {event}?",
+            f"Is it true that {what} by {who} was {event} in {{year}}?",
         ]
     # the year's own sentence (not the credit's), so no two statements share an answer
     if table in ("inventions", "discoveries"):
