@@ -344,12 +344,7 @@ def publish_set(storage, staging: Path, layout: str, fp: str, record: dict) -> B
     return BuiltSet(storage, prefix, record, pointer, pointer["record_sha256"])
 
 
-def load_set(storage, address: str) -> BuiltSet | None:
-    """The set published at `<layout>/<fingerprint>`, None if there is none; FFDataError naming
-    the file when its pointer or build record cannot be read."""
-    key = f"{address}/{CURRENT}"
-    if not storage.exists(key):
-        return None
+def _read_pointer(storage, key: str) -> tuple[dict, str]:
     try:
         pointer = json.loads(storage.read_bytes(key))
         gen, digest = pointer["generation"], pointer["record_sha256"]
@@ -357,8 +352,26 @@ def load_set(storage, address: str) -> BuiltSet | None:
             raise ValueError
     except (ValueError, KeyError, TypeError):
         raise FFDataError(f"{storage.describe(key)}: unreadable set pointer") from None
-    record_key = f"{address}/{gen}/{BUILD_RECORD}"
-    raw = storage.read_bytes(record_key)
+    return pointer, gen
+
+
+def load_set(storage, address: str) -> BuiltSet | None:
+    """The set published at `<layout>/<fingerprint>`, None if there is none; FFDataError naming
+    the file when its pointer or build record cannot be read."""
+    key = f"{address}/{CURRENT}"
+    if not storage.exists(key):
+        return None
+    for attempt in (1, 2):
+        pointer, gen = _read_pointer(storage, key)
+        record_key = f"{address}/{gen}/{BUILD_RECORD}"
+        try:
+            raw = storage.read_bytes(record_key)
+            break
+        except FFDataError:
+            # A publish may have switched the pointer and removed this generation since it
+            # was read: read the pointer once more.
+            if attempt == 2 or _read_pointer(storage, key)[1] == gen:
+                raise
     try:
         record = json.loads(raw)
         if not isinstance(record, dict) or not all(

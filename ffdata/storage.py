@@ -74,11 +74,14 @@ class LocalStorage:
         base = self.path(prefix) if prefix else self.root
         if not base.is_dir():
             return {}
-        return {
-            p.relative_to(self.root).as_posix(): p.stat().st_size
-            for p in sorted(base.rglob("*"))
-            if p.is_file()
-        }
+        sizes = {}
+        for p in sorted(base.rglob("*")):
+            try:
+                if p.is_file():
+                    sizes[p.relative_to(self.root).as_posix()] = p.stat().st_size
+            except FileNotFoundError:  # removed while listing (an old generation, a staging file)
+                continue
+        return sizes
 
     def list(self, prefix: str = "") -> list[str]:
         return sorted(self.list_sizes(prefix))
