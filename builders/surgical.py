@@ -17,6 +17,7 @@ are read with their sha256 check but not counted as input rows.
 
 import hashlib
 import json
+from collections import Counter
 
 from builders.distill_v3 import largest_remainder
 from ffdata.adapters import gsm8k_solution
@@ -178,7 +179,7 @@ def yes_no_items(ctx, countries, elements) -> list[dict]:
             fill |= {"a": "an" if str(x)[0] in "aeiou" else "a", "xs": _plural(str(x))}
         stem = template.format(**fill)
         ask = ASK["yes_no"][_h(seed, "ask", stem) % 3]
-        meta = {"truth": truth[k], "relation": relation, "row": i}
+        meta = {"truth": truth[k], "relation": relation, "row": i, "asked": x}
         items.append(
             _record(
                 ctx, "yes_no", "gen:yes_no", k, f"{names.cap(stem)} {ask}",
@@ -238,7 +239,7 @@ def list_items(ctx, countries, elements, wanted: int) -> list[dict]:
         groups["period"].setdefault(str(e["period"]), []).append(e["name"])
     keys = {kind: sorted(g for g, v in gs.items() if len(v) >= 6) for kind, gs in groups.items()}
     kinds = sorted(LIST_PHRASINGS)
-    items, seen, turns = [], set(), dict.fromkeys(kinds, 0)
+    items, asks, seen, turns = [], Counter(), set(), dict.fromkeys(kinds, 0)
     for k in range(wanted * 6):
         kind = kinds[k % len(kinds)]
         group = keys[kind][_h(seed, "group", k) % len(keys[kind])]
@@ -247,12 +248,13 @@ def list_items(ctx, countries, elements, wanted: int) -> list[dict]:
         phr = LIST_PHRASINGS[kind]
         ask = phr[turns[kind] % len(phr)].format(n=n, g=group, gs=_plural(group))
         response = "\n".join(f"{i}. {m}" for i, m in enumerate(members, start=1))
-        if (ask, response) in seen:
+        if asks[ask] >= 2 or (ask, response) in seen:  # a prompt at most twice, never the same
             continue
+        asks[ask] += 1
         seen.add((ask, response))
         turns[kind] += 1
         items.append(_record(ctx, "list_n", "gen:list_n", k, ask, response, kind, {"n": n}))
-        if len(items) >= wanted * 2:
+        if len(items) >= wanted + wanted // 10:  # a margin for verifier/decontam drops
             break
     return items
 
