@@ -1,21 +1,37 @@
-"""Decontamination against the evaluation sets: word 13-grams plus whole short questions.
+"""Decontamination against the evaluation sets: word 13-grams, whole short questions, and the
+numbers of GSM8K items.
 
-Text is normalized (Unicode NFKC, lower case, every run of characters that are not letters or
-digits -> one space, single letters such as answer labels "A." dropped) and split into words.
+Normalization (`normalize_words`): Unicode NFKC, lower case; punctuation *inside* a word is
+deleted ("person's" -> "persons", "0.108" -> "0108", "9/11" -> "911", "client-centered" ->
+"clientcentered"), every other run of characters that are not letters or digits is one space.
+Texts are checked in that form. Eval items are indexed in it and in the split form (punctuation
+-> space: "client centered"), so a copy that deleted the punctuation, spaced it, or kept it
+all meet the item. Each form is read as two word streams: every word, and the words without
+single letters (answer labels such as "A." sit between copied choices; "a" in "inside a light
+bulb" is a word a 13-gram needs). A 13-gram of either stream of the text may match a 13-gram
+of either stream of an item, and a match is always compared word for word.
+
 An eval item is indexed by
 - the 13-grams of question + gold answer, of question + choices (windows that touch the
   question) and of each choice on its own; the question's own 13-grams are among the first;
-- its question, when that has fewer than 13 words.
+- its question, when that has fewer than 13 words (stream without single letters);
+- for GSM8K: the numbers of its question (at least MIN_NUMBERS, digits or number words) plus
+  its final answer. A rephrased test item keeps both, whatever its words.
 A text is contaminated if it shares a 13-gram with an item, or contains a short question that
 is specific enough on its own, or contains a generic short question followed by that item's
-answer (a few words may sit between, like "Answer:") or together with all of its choices.
+answer (a few words may sit between, like "Answer:") or together with all of its choices, or
+holds a GSM8K item's question numbers together (in any order, none between) followed by its
+final answer (see _NumberIndex).
 
 Guards that keep generic text from matching:
 - a 13-gram found in more than MAX_ITEMS_PER_NGRAM items is a template (MMLU's
   moral-scenarios preamble is in 895 items), not one item, so it is not indexed;
 - a short question counts on its own only with at least MIN_QUESTION_WORDS words, at most
   MAX_ITEMS_PER_QUESTION items asking it, and two words that are rare among eval questions
-  ("which of the following is correct" is generic, "all matter is made up of" is not).
+  ("which of the following is correct" is generic, "all matter is made up of" is not);
+- the numbers rule needs MIN_NUMBERS question numbers and MIN_NUMBER_BITS bits of surprise
+  over the distinct numbers it needs (2, 3 and 10 are everywhere, 1,245 is not); numbers
+  that are terms of a worked sum ("16 - 3 = 13") do not count as a question's numbers.
 
 Speed: a batch of texts is folded into one byte buffer (a byte table for ASCII text). Every
 word gets a 64-bit value from its bytes, every word window a polynomial hash from a prefix
@@ -26,9 +42,11 @@ compared word for word, so a reported match is always exact.
 
 import functools
 import json
+import math
 import random
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,23 +66,29 @@ MAX_ITEMS_PER_QUESTION = 2
 COMMON_WORD_SHARE = 0.01  # a word in more than this share of eval questions is common
 ANCHOR_WORDS = 3  # short questions are looked up where their first 3 words occur
 ANSWER_GAP = 4  # words allowed between a short question and its pasted answer ("Answer:")
-VERSION = "1"  # bump when normalization or matching changes: it is part of the fingerprint
+MIN_NUMBERS = 3  # question numbers a GSM8K item needs for the numbers rule
+MIN_NUMBER_BITS = 24.0  # surprise an item's numbers must carry together (see _NumberIndex)
+NUMBER_SLACK = 0  # other numbers allowed among a question's numbers
+NUMBER_SPAN = 40  # numbers allowed between the question's numbers and the final answer
+VERSION = "2"  # bump when normalization or matching changes: it is part of the fingerprint
 
 BATCH = 4096  # texts per internal chunk of check_batch: bounds the temporary arrays
-_BITMAP_BITS = 27  # 2^27 bits = 16 MiB for ~0.9M 13-grams: ~1% of windows go on to be checked
+_BITMAP_BITS = 27  # 2^27 bits = 16 MiB for ~1.2M 13-grams: ~1% of windows go on to be checked
 _WORD_P = 0x9E3779B97F4A7C15  # odd, so it has an inverse mod 2^64
 _MIX = 0xBF58476D1CE4E5B9
 _SPACE = 32
+_PUNCT = 1  # a punctuation byte after folding: deleted inside a word, a space elsewhere
 
-# Folding: letters lower-cased (after NFKC), digits kept, everything else a space. Python's
-# regex does the non-ASCII characters, a table the ASCII ones (str.translate for one text, a
-# byte table over a whole batch): every path gives the same words.
-_NON_ASCII_NON_WORD = re.compile(r"[^\w\x00-\x7f]+")
-_ASCII_STR_TABLE = str.maketrans(
-    {chr(c): (chr(c).lower() if chr(c).isalnum() else " ") for c in range(128)}
-)
+# Folding: letters lower-cased (after NFKC), digits kept, whitespace and control characters a
+# space, punctuation marked. Python's regex maps the non-ASCII characters onto ASCII ones
+# (space, or "'" for punctuation), a byte table does the rest over a whole batch.
+_NON_ASCII_SPACE = re.compile(r"[^\S\x00-\x7f]")
+_NON_ASCII_PUNCT = re.compile(r"[^\w\s\x00-\x7f]")
 _ASCII_BYTE_TABLE = np.array(
-    [ord(chr(c).lower()) if chr(c).isalnum() else _SPACE for c in range(128)]
+    [
+        ord(chr(c).lower()) if chr(c).isalnum() else _PUNCT if 33 <= c < 127 else _SPACE
+        for c in range(128)
+    ]
     + list(range(128, 256)),
     np.uint8,
 )
@@ -75,30 +99,15 @@ _GSM8K_CALC = re.compile(r"<<[^>]*>>")
 
 
 def _fold_unicode(text: str) -> str:
-    """NFKC, lower case, non-ASCII non-word characters -> space; ASCII is left to the tables."""
-    return _NON_ASCII_NON_WORD.sub(" ", unicodedata.normalize("NFKC", text).lower())
+    """NFKC, lower case, non-ASCII spaces -> " ", other non-ASCII non-word characters -> "'"."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    return _NON_ASCII_PUNCT.sub("'", _NON_ASCII_SPACE.sub(" ", text))
 
 
-def _fold(text: str) -> str:
-    if text.isascii():
-        return text.translate(_ASCII_STR_TABLE)
-    return _fold_unicode(text).translate(_ASCII_STR_TABLE)
-
-
-_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyz")
-
-
-def normalize_words(text: str) -> list[str]:
-    """NFKC, lower case, non-word characters collapsed to spaces; single letters dropped."""
-    return [w for w in _fold(text).split() if w not in _LETTERS]
-
-
-def normalize(text: str) -> str:
-    return " ".join(normalize_words(text))
-
-
-def _fold_batch(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """All texts folded into one UTF-8 byte buffer, with each text's start/end offsets."""
+def _fold_batch(texts: Sequence[str], join=True) -> tuple[np.ndarray, np.ndarray]:
+    """All texts folded into one byte buffer of word bytes and spaces, with each text's
+    start/end offsets. `join` (one bool, or one per text): delete punctuation inside words
+    (else it becomes a space)."""
     arr = pa.array(texts, pa.string()).fill_null("")
     is_ascii = pc.string_is_ascii(arr).to_numpy(zero_copy_only=False)
     if not is_ascii.all():  # Python folds the non-ASCII characters; the byte table the rest
@@ -107,33 +116,57 @@ def _fold_batch(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     _, offsets, data = arr.buffers()
     offs = np.frombuffer(offsets, np.int32)[arr.offset : arr.offset + len(arr) + 1].astype(np.int64)
     buf = np.frombuffer(data, np.uint8)[: offs[-1]] if data is not None else np.zeros(0, np.uint8)
-    return _ASCII_BYTE_TABLE[buf], offs
+    buf = _ASCII_BYTE_TABLE[buf]
+    punct = np.flatnonzero(buf == _PUNCT)
+    if len(punct) and join is not False:
+        buf, offs = _join_words(buf, offs, punct, join)
+    buf[buf == _PUNCT] = _SPACE
+    return buf, offs
 
 
-def _word_spans(buf: np.ndarray, offsets: np.ndarray):
-    """Byte (start, end) of every kept word, and each text's first word index."""
-    is_word = buf != _SPACE
-    boundary = np.zeros(len(buf) + 1, bool)  # a word never runs from one text into the next
-    boundary[offsets] = True
-    before = np.zeros(len(buf), bool)
-    before[1:] = is_word[:-1]
-    after = np.zeros(len(buf), bool)
-    after[:-1] = is_word[1:]
-    starts = np.flatnonzero(is_word & ~(before & ~boundary[:-1]))
-    ends = np.flatnonzero(is_word & ~(after & ~boundary[1:])) + 1
-    first = buf[starts] if len(starts) else np.zeros(0, np.uint8)
-    single = (ends - starts == 1) & (first >= ord("a")) & (first <= ord("z"))
-    starts, ends = starts[~single], ends[~single]
-    return starts, ends, np.searchsorted(starts, offsets)
+def _join_words(buf: np.ndarray, offs: np.ndarray, punct: np.ndarray, join):
+    """Delete each run of punctuation that has word bytes of the same text on both sides."""
+    new_run = np.ones(len(punct), bool)
+    new_run[1:] = punct[1:] != punct[:-1] + 1
+    run = np.cumsum(new_run) - 1
+    before = punct[new_run] - 1
+    after = punct[np.append(new_run[1:], True)] + 1
+    text = np.searchsorted(offs, before + 1, side="right") - 1
+    padded = np.append(buf, np.uint8(_SPACE))  # index -1 and len(buf) read as a space
+    inside = (before >= offs[text]) & (after < offs[text + 1])
+    inside &= (padded[before] != _SPACE) & (padded[after] != _SPACE)
+    if join is not True:
+        inside &= np.asarray(join, bool)[text]
+    drop = punct[inside[run]]
+    if not len(drop):
+        return buf, offs
+    keep = np.ones(len(buf), bool)
+    keep[drop] = False
+    return buf[keep], offs - np.searchsorted(drop, offs)
+
+
+def _word_lists(texts: Sequence[str], join=True, single_letters=True) -> list[list[str]]:
+    buf, offs = _fold_batch(texts, join)
+    raw = buf.tobytes()
+    bounds = offs.tolist()
+    out = [raw[a:b].decode().split() for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    if not single_letters:
+        out = [[w for w in ws if len(w) > 1 or not "a" <= w <= "z"] for ws in out]
+    return out
+
+
+def normalize_words(text: str) -> list[str]:
+    """NFKC, lower case, punctuation inside words deleted, other non-word runs -> one space."""
+    return _word_lists([text])[0]
+
+
+def normalize(text: str) -> str:
+    return " ".join(normalize_words(text))
 
 
 def normalize_batch(texts: Sequence[str]) -> list[list[str]]:
-    """normalize_words for many texts at once (the path check_batch uses)."""
-    buf, offsets = _fold_batch(texts)
-    starts, ends, word_offsets = _word_spans(buf, offsets)
-    raw = buf.tobytes()
-    words = [raw[s:e].decode() for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
-    return [words[a:b] for a, b in zip(word_offsets[:-1], word_offsets[1:], strict=True)]
+    """normalize_words for many texts at once."""
+    return _word_lists(texts)
 
 
 # ------------------------------------------------------------------------- hashing
@@ -232,12 +265,37 @@ def _bit(slot: np.ndarray) -> np.ndarray:
 
 
 class _Words:
-    """The words of a folded batch: spans, values, and the text each belongs to."""
+    """The words of a folded batch: spans, values, prefix hashes, and the text of each."""
 
-    def __init__(self, buf: np.ndarray, offsets: np.ndarray):
-        self.starts, self.ends, self.offsets = _word_spans(buf, offsets)
-        self.values = _word_values(buf, self.starts, self.ends)
-        self._raw = buf.tobytes()
+    def __init__(self, raw: bytes, starts, ends, offsets, values):
+        self._raw, self.starts, self.ends = raw, starts, ends
+        self.offsets = offsets  # first word of each text, then the word count
+        self.values = values
+        self.g = _prefix(values)
+
+    @classmethod
+    def of(cls, buf: np.ndarray, offsets: np.ndarray) -> "_Words":
+        is_word = buf != _SPACE
+        boundary = np.zeros(len(buf) + 1, bool)  # a word never runs from one text into the next
+        boundary[offsets] = True
+        before = np.zeros(len(buf), bool)
+        before[1:] = is_word[:-1]
+        after = np.zeros(len(buf), bool)
+        after[:-1] = is_word[1:]
+        starts = np.flatnonzero(is_word & ~(before & ~boundary[:-1]))
+        ends = np.flatnonzero(is_word & ~(after & ~boundary[1:])) + 1
+        values = _word_values(buf, starts, ends)
+        return cls(buf.tobytes(), starts, ends, np.searchsorted(starts, offsets), values)
+
+    def without_single_letters(self) -> "_Words":
+        """The same texts without one-letter words (answer labels such as "A.", and "a")."""
+        first = np.frombuffer(self._raw, np.uint8)[self.starts] if len(self.starts) else None
+        single = (self.ends - self.starts == 1) & (first >= ord("a")) & (first <= ord("z"))
+        keep = ~single
+        count = np.concatenate([[0], np.cumsum(keep)])
+        return _Words(
+            self._raw, self.starts[keep], self.ends[keep], count[self.offsets], self.values[keep]
+        )
 
     def at(self, p: int, n: int) -> list[str]:
         """The words p..p+n-1 (fewer at the end)."""
@@ -248,6 +306,103 @@ class _Words:
         return np.searchsorted(self.offsets, pos, side="right") - 1
 
 
+# ------------------------------------------------------------------------- numbers (GSM8K)
+
+_NUMBER_WORDS = {
+    w: str(v)
+    for v, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen"
+        " fifteen sixteen seventeen eighteen nineteen twenty".split()
+    )
+    if v >= 2  # "one" is as often a pronoun as a number
+}
+_NUMBER_WORDS.update(
+    {
+        w: str(10 * v)
+        for v, w in enumerate("thirty forty fifty sixty seventy eighty ninety".split(), 3)
+    }
+)
+_NUMBER = re.compile(
+    r"\d+(?:,\d{3})*(?:\.\d+)?(?::\d\d)?|\b(?:" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE
+)
+_FINAL_ANSWER = re.compile(r"####\s*(\S+)")
+
+
+# a number next to one of these is a term of a worked sum ("20 x 5 = 100", "<<9*2=18>>")
+_OPERATOR = re.compile(r"\s*[=*+×÷<>]|\s*[-x]\s*\d")  # after the number
+_OPERATOR_BEFORE = re.compile(r"(?:[=*+×÷<>]|\d\s*[-x])\s*$")  # before it
+
+
+def numbers(text: str) -> tuple[list[str], list[bool]]:
+    """The numbers of a text in order, canonical ("1,000.50" -> "1000.5", "three" -> "3",
+    "5:00" -> "5": a clock time is one number), and for each whether it is prose: not a term
+    of a worked sum such as "16 - 3 - 4 = 9" or "<<9*2=18>>"."""
+    values, prose = [], []
+    for m in _NUMBER.finditer(text):
+        s = m.group().removesuffix(":00")
+        if ":" in s:
+            values.append(s)
+        elif s[0].isdigit():
+            whole, _, frac = s.replace(",", "").partition(".")
+            frac = frac.rstrip("0")
+            values.append((whole.lstrip("0") or "0") + (f".{frac}" if frac else ""))
+        else:
+            values.append(_NUMBER_WORDS[s.lower()])
+        before = text[max(0, m.start() - 8) : m.start()]
+        prose.append(not _OPERATOR.match(text, m.end()) and not _OPERATOR_BEFORE.search(before))
+    return values, prose
+
+
+class _NumberIndex:
+    """GSM8K items by the numbers of their question and their final answer.
+
+    A rephrasing keeps those numbers, whatever its words: the question's numbers come
+    together, in any order (a run of len + NUMBER_SLACK consecutive numbers of the text holds
+    them all), and the final answer follows within NUMBER_SPAN numbers (a pasted solution's
+    steps may sit between). Small numbers are everywhere, so the numbers of an item must be
+    surprising enough together: each costs -log2 of its share among all the numbers of the
+    indexed GSM8K questions and answers, and an item qualifies with MIN_NUMBER_BITS."""
+
+    def __init__(self, items: Sequence[EvalItem]):
+        found: dict[int, tuple[Counter, str]] = {}
+        for idx, item in enumerate(items):
+            if item.evalset != "gsm8k":
+                continue
+            final = _FINAL_ANSWER.search(item.answer)
+            values, prose = numbers(item.question)
+            question = [v for v, p in zip(values, prose, strict=True) if p]
+            answer = numbers(final.group(1))[0] if final else []
+            if len(question) >= MIN_NUMBERS and len(answer) == 1:
+                found[idx] = (Counter(question), answer[0])
+        seen = Counter(v for q, a in found.values() for v in [*q.elements(), a])
+        total = sum(seen.values())
+        bits = {v: math.log2(total / c) for v, c in seen.items()}
+        self.items: dict[int, tuple[Counter, str]] = {}
+        self.by_anchor: dict[str, list[int]] = {}  # each item under its question's rarest number
+        for idx, (q, a) in found.items():
+            if sum(bits[v] for v in {*q, a}) >= MIN_NUMBER_BITS:  # a repeat tells nothing new
+                self.items[idx] = (q, a)
+                self.by_anchor.setdefault(max(q, key=lambda v: (bits[v], v)), []).append(idx)
+
+    def find(self, text: str) -> tuple[int, list[str]] | None:
+        """(item, its numbers) of the first item whose numbers the text holds, or None."""
+        values, is_prose = numbers(text)
+        at = [i for i, p in enumerate(is_prose) if p]  # where each prose number is in values
+        prose = [values[i] for i in at]
+        for i, v in enumerate(prose):
+            for idx in self.by_anchor.get(v, ()):
+                q, answer = self.items[idx]
+                size = q.total()
+                for start in range(max(0, i - size - NUMBER_SLACK + 1), i + 1):
+                    run = prose[start : start + size + NUMBER_SLACK]
+                    if len(run) < size or not q <= Counter(run):
+                        continue
+                    end = at[start + len(run) - 1] + 1
+                    if answer in values[end - NUMBER_SLACK : end + NUMBER_SPAN]:
+                        return idx, sorted(q.elements(), key=lambda v: (len(v), v)) + [answer]
+        return None
+
+
 # ------------------------------------------------------------------------- the index
 
 
@@ -255,8 +410,8 @@ class _Words:
 class Match:
     evalset: str
     item_id: str
-    ngram: str  # the matched normalized words: a 13-gram or a short question (+ answer)
-    rule: str  # "ngram", "question", "question+answer" or "question+choices"
+    ngram: str  # the matched normalized words: a 13-gram, a short question (+ answer), numbers
+    rule: str  # "ngram", "question", "question+answer", "question+choices" or "numbers"
 
 
 # kinds of indexed text per item
@@ -289,8 +444,10 @@ class Decontaminator:
         self.sources = sources or {}
         self._build_ngrams()
         self._build_questions()
+        self._numbers = _NumberIndex(self.items)
         rules = [N, MIN_QUESTION_WORDS, MAX_ITEMS_PER_NGRAM, MAX_ITEMS_PER_QUESTION]
         rules += [COMMON_WORD_SHARE, ANCHOR_WORDS, ANSWER_GAP]
+        rules += [MIN_NUMBERS, MIN_NUMBER_BITS, NUMBER_SLACK, NUMBER_SPAN]
         self.fingerprint = sha256_json(
             {
                 "version": VERSION,
@@ -308,22 +465,45 @@ class Decontaminator:
                 texts.append(t)
                 text_item.append(it_idx)
                 text_kind.append(kind)
-        words = _Words(*_fold_batch(texts))
+        # punctuation inside words deleted; the texts that had some also with it spaced
+        m = len(texts)
+        lengths = [np.diff(_fold_batch(texts, join)[1]) for join in (True, False)]
+        had_inner = np.flatnonzero(lengths[0] != lengths[1])
         text_item, text_kind = np.array(text_item, np.int64), np.array(text_kind, np.int64)
-        g = _prefix(words.values)
-        pos = np.arange(max(len(words.values) - N + 1, 0))
-        text = words.text_of(pos)
-        start = pos - words.offsets[text]
-        q_len = np.diff(words.offsets)[text_kind == _QUESTION][text_item]  # per text
-        keep = pos + N <= words.offsets[text + 1]  # inside one text
-        keep &= text_kind[text] != _QUESTION  # its 13-grams start question + answer anyway
-        # question + choices: only windows that touch the question, so that a run of short
-        # generic choices ("1,000 years 10,000 years ...") is not an n-gram of its own
-        keep &= (text_kind[text] != _Q_CHOICES) | (start < q_len[text])
-        h, item, pos = _windows(g, N, pos[keep]), text_item[text[keep]], pos[keep]
+        question_text = np.searchsorted(text_item, text_item)  # it comes first
+        spaced = [texts[i] for i in had_inner.tolist()]
+        joined = _Words.of(*_fold_batch(texts + spaced, np.arange(len(texts) + len(spaced)) < m))
+        self._streams = (joined, joined.without_single_letters())
+        text_item, text_kind = (np.concatenate([a, a[had_inner]]) for a in (text_item, text_kind))
+        # a spaced copy's question is the question's spaced copy when it has one
+        spaced_of = np.full(m, -1, np.int64)
+        spaced_of[had_inner] = m + np.arange(len(had_inner))
+        q_spaced = question_text[had_inner]
+        q_spaced = np.where(spaced_of[q_spaced] >= 0, spaced_of[q_spaced], q_spaced)
+        question_text = np.concatenate([question_text, q_spaced])
+        hs, items, stream_ids, positions = [], [], [], []
+        for s, words in enumerate(self._streams):
+            pos = np.arange(max(len(words.values) - N + 1, 0))
+            text = words.text_of(pos)
+            start = pos - words.offsets[text]
+            q_len = np.diff(words.offsets)[question_text[text]]
+            keep = pos + N <= words.offsets[text + 1]  # inside one text
+            keep &= text_kind[text] != _QUESTION  # its 13-grams start question + answer anyway
+            # question + choices: only windows that touch the question, so that a run of short
+            # generic choices ("1,000 years 10,000 years ...") is not an n-gram of its own
+            keep &= (text_kind[text] != _Q_CHOICES) | (start < q_len)
+            if s == 1:  # without single letters: only where copies put labels ("A.") between
+                # the question and its choices. Elsewhere the stream of every word suffices.
+                keep &= (text_kind[text] == _Q_CHOICES) & (start + N > q_len)
+            hs.append(_windows(words.g, N, pos[keep]))
+            items.append(text_item[text[keep]])
+            positions.append(pos[keep])
+            stream_ids.append(np.full(np.count_nonzero(keep), s, np.int64))
+        h, item = np.concatenate(hs), np.concatenate(items)
+        stream, pos = np.concatenate(stream_ids), np.concatenate(positions)
 
-        order = np.lexsort((pos, item, h))  # by hash, then item: the lowest item owns it
-        h, item, pos = h[order], item[order], pos[order]
+        order = np.lexsort((pos, stream, item, h))  # by hash, then item: the lowest item owns it
+        h, item, stream, pos = h[order], item[order], stream[order], pos[order]
         first = np.ones(len(h), bool)
         first[1:] = h[1:] != h[:-1]
         new_pair = first.copy()  # each new (hash, item) pair counts one more item for the hash
@@ -333,25 +513,25 @@ class Decontaminator:
         keep = first & (n_items[group] <= MAX_ITEMS_PER_NGRAM)
         self.templates_skipped = int(np.count_nonzero(first & ~keep))
         self._ngrams = _HashSet(h[keep], _BITMAP_BITS)
-        self._ng_item, self._ng_pos = item[keep], pos[keep]
-        self._index_words = words
+        self._ng_item, self._ng_stream, self._ng_pos = item[keep], stream[keep], pos[keep]
 
     def _build_questions(self) -> None:
-        """Short questions (2..12 words): found where their first words occur, then whole."""
-        questions = [normalize_words(it.question) for it in self.items]
-        self._answers = [normalize_words(it.answer) for it in self.items]
-        self._choices = [[c for c in map(normalize, it.choices) if c] for it in self.items]
+        """Short questions (2..12 words): found where their first words occur, then whole.
+        Words without single letters, in both forms (punctuation deleted or spaced)."""
+        qs = [it.question for it in self.items]
+        forms = list(zip(*(_word_lists(qs, join, False) for join in (True, False)), strict=True))
         # how many questions use each word: "which of the following is correct" is made of
         # words that many questions use, "all matter is made up of" is not
-        df: dict[str, int] = {}
-        for q in questions:
-            for w in set(q):
-                df[w] = df.get(w, 0) + 1
-        common = max(1, int(COMMON_WORD_SHARE * len(questions)))
+        df: Counter = Counter()
+        for f in forms:
+            df.update(set(f[0]) | set(f[1]))
+        common = max(1, int(COMMON_WORD_SHARE * len(forms)))
         by_words: dict[tuple[str, ...], list[int]] = {}
-        for it_idx, q in enumerate(questions):
-            if 2 <= len(q) < N:
-                by_words.setdefault(tuple(q), []).append(it_idx)
+        for it_idx, f in enumerate(forms):
+            for q in dict.fromkeys(map(tuple, f)):  # both forms, once each
+                if 2 <= len(q) < N:
+                    by_words.setdefault(q, []).append(it_idx)
+        self._answers_and_choices(sorted({i for owners in by_words.values() for i in owners}))
         self._short: list[_ShortQuestion] = []
         for q, owners in sorted(by_words.items(), key=lambda kv: kv[1][0]):
             specific = (
@@ -361,52 +541,85 @@ class Decontaminator:
             )
             self._short.append(_ShortQuestion(list(q), specific, owners))
         # hashes of each whole question and of its first words, in one batch
-        words = _Words(*_fold_batch([" ".join(s.words) for s in self._short]))
-        g = _prefix(words.values)
+        words = _Words.of(*_fold_batch([" ".join(s.words) for s in self._short]))
         first = words.offsets[:-1]
-        full = _spans_hash(g, first, words.offsets[1:])
+        full = _spans_hash(words.g, first, words.offsets[1:])
         n_words = np.diff(words.offsets)
         long = n_words >= ANCHOR_WORDS  # the rest (two words) are looked up whole
-        anchors = _spans_hash(g, first[long], first[long] + ANCHOR_WORDS)
+        anchors = _spans_hash(words.g, first[long], first[long] + ANCHOR_WORDS)
         self._q_lengths = np.unique(n_words[long])
         self._q_anchors = _HashSet(np.unique(anchors), 20)
         self._q_two = _HashSet(np.unique(full[~long]), 20)
         self._q_order = np.argsort(full, kind="stable")
         self._q_full = _HashSet(full[self._q_order], 20)
 
+    def _answers_and_choices(self, owners: list[int]) -> None:
+        """Both forms of the answer and of each choice of the items that ask a short question."""
+        items = [self.items[i] for i in owners]
+        answers = zip(
+            *(_word_lists([it.answer for it in items], j, False) for j in (True, False)),
+            strict=True,
+        )
+        self._answers = {
+            i: {tuple(a) for a in f if a} for i, f in zip(owners, answers, strict=True)
+        }
+        choices = [c for it in items for c in it.choices]
+        forms = list(zip(*(_word_lists(choices, j, False) for j in (True, False)), strict=True))
+        self._choices: dict[int, list[set[str]]] = {}
+        at = 0
+        for i, it in zip(owners, items, strict=True):
+            mine = forms[at : at + len(it.choices)]
+            at += len(it.choices)
+            self._choices[i] = [{" ".join(w) for w in f if w} for f in mine if f[0]]
+
     # --- checking -------------------------------------------------------------------------
     def check(self, text: str) -> Match | None:
-        raw = _fold(text).encode()
-        return self._scan(_Words(np.frombuffer(raw, np.uint8), np.array([0, len(raw)])))[0]
+        return self.check_batch([text])[0]
 
     def check_batch(self, texts: Sequence[str]) -> list[Match | None]:
         results: list[Match | None] = []
         for i in range(0, len(texts), BATCH):
-            results.extend(self._scan(_Words(*_fold_batch(texts[i : i + BATCH]))))
+            results.extend(self._scan(texts[i : i + BATCH]))
         return results
 
-    def _scan(self, words: _Words) -> list[Match | None]:
-        """The first match of each text of a folded batch."""
-        results: list[Match | None] = [None] * (len(words.offsets) - 1)
+    def _scan(self, texts: Sequence[str]) -> list[Match | None]:
+        """The first match of each text of a batch: 13-grams, short questions, numbers."""
+        results: list[Match | None] = [None] * len(texts)
         if not len(self.items):
             return results
-        g = _prefix(words.values)
+        joined = _Words.of(*_fold_batch(texts))
+        bare = joined.without_single_letters()
+        for words in (joined, bare):
+            self._scan_ngrams(words, results)
+        self._scan_questions(bare, results)
+        if self._numbers.items:
+            has_digit = pc.match_substring_regex(pa.array(texts, pa.string()), "[0-9]")
+            for t, digit in enumerate(has_digit.to_pylist()):
+                if results[t] is None and digit:
+                    found = self._numbers.find(texts[t])
+                    if found:
+                        results[t] = self._match(found[0], " ".join(found[1]), "numbers")
+        return results
 
-        # 13-grams: bitmap, sorted hashes, then word for word (a window may span two texts)
-        pos, idx = self._ngrams.find(_windows(g, N))
+    def _scan_ngrams(self, words: _Words, results: list) -> None:
+        """13-grams: bitmap, sorted hashes, then word for word (a window may span two texts)."""
+        pos, idx = self._ngrams.find(_windows(words.g, N))
         text = words.text_of(pos)
         inside = pos + N <= words.offsets[text + 1]
         for p, i, t in zip(
             pos[inside].tolist(), idx[inside].tolist(), text[inside].tolist(), strict=True
         ):
             if results[t] is None:
-                ngram = self._index_words.at(int(self._ng_pos[i]), N)
+                index_words = self._streams[int(self._ng_stream[i])]
+                ngram = index_words.at(int(self._ng_pos[i]), N)
                 if words.at(p, N) == ngram:
-                    results[t] = self._match(int(self._ng_item[i]), ngram, "ngram")
+                    results[t] = self._match(int(self._ng_item[i]), " ".join(ngram), "ngram")
 
-        # short questions: anchors on their first words, then the hash of each length there
+    def _scan_questions(self, words: _Words, results: list) -> None:
+        """Short questions: anchors on their first words, then the hash of each length there."""
         if not len(self._q_full.hashes):
-            return results
+            return
+        g = words.g
         at, _ = self._q_anchors.find(_windows(g, ANCHOR_WORDS))
         two, _ = self._q_two.find(_windows(g, 2))
         long_starts = np.repeat(at, len(self._q_lengths))
@@ -424,32 +637,33 @@ class Decontaminator:
             if results[t] is None and p + len(short.words) <= end:
                 if words.at(p, len(short.words)) == short.words:
                     results[t] = self._question_match(short, words, p, int(words.offsets[t]), end)
-        return results
 
     def _question_match(self, short: _ShortQuestion, words: _Words, p: int, start: int, end: int):
         """A short question is at p: contamination on its own, or with its answer or choices?"""
         if short.specific:
-            return self._match(short.items[0], short.words, "question")
+            return self._match(short.items[0], " ".join(short.words), "question")
         q_end = p + len(short.words)
         after = words.at(q_end, min(ANSWER_GAP + N, end - q_end))
         text = None
         for it_idx in short.items:
-            answer = self._answers[it_idx]
-            if answer and len(short.words) + len(answer) >= MIN_QUESTION_WORDS:
-                for gap in range(ANSWER_GAP + 1):
-                    if after[gap : gap + len(answer)] == answer:
-                        return self._match(it_idx, short.words + answer, "question+answer")
+            for answer in sorted(self._answers[it_idx]):
+                if len(short.words) + len(answer) >= MIN_QUESTION_WORDS:
+                    for gap in range(ANSWER_GAP + 1):
+                        if tuple(after[gap : gap + len(answer)]) == answer:
+                            ngram = " ".join(short.words + list(answer))
+                            return self._match(it_idx, ngram, "question+answer")
             choices = self._choices[it_idx]
-            if len(choices) >= 2 and len(short.words) + sum(c.count(" ") + 1 for c in choices) >= N:
+            n_words = sum(min(c.count(" ") for c in forms) + 1 for forms in choices)
+            if len(choices) >= 2 and len(short.words) + n_words >= N:
                 if text is None:
                     text = f" {' '.join(words.at(start, end - start))} "
-                if all(f" {c} " in text for c in choices):
-                    return self._match(it_idx, short.words, "question+choices")
+                if all(any(f" {c} " in text for c in forms) for forms in choices):
+                    return self._match(it_idx, " ".join(short.words), "question+choices")
         return None
 
-    def _match(self, it_idx: int, words: list[str], rule: str) -> Match:
+    def _match(self, it_idx: int, matched: str, rule: str) -> Match:
         item = self.items[it_idx]
-        return Match(item.evalset, item.item_id, " ".join(words), rule)
+        return Match(item.evalset, item.item_id, matched, rule)
 
     @property
     def stats(self) -> dict:
@@ -459,6 +673,7 @@ class Decontaminator:
             "template_ngrams_skipped": self.templates_skipped,
             "short_questions": len(self._short),
             "specific_short_questions": sum(s.specific for s in self._short),
+            "number_items": len(self._numbers.items),
             "fingerprint": self.fingerprint,
         }
 
@@ -557,15 +772,39 @@ def decontaminate_file(
 # Real eval items disguised the ways contamination shows up in training data; the recall
 # test and bench/decontam.py plant them in clean text and count how many are caught.
 
-PLANT_KINDS = ("surface", "reordered_choices", "embedded", "answer_pasted", "all")
-_PUNCT_SWAP = {".": ";", ",": " ,", "?": "", ":": " -", ";": ".", "!": "."}
+PLANT_KINDS = (
+    "case",
+    "punct_deleted",  # every punctuation mark deleted: "person's" -> "persons", "a, b" -> "a b"
+    "punct_spaced",  # every punctuation mark a space: "person's" -> "person s"
+    "punct_joined",  # only marks inside words deleted: "0.108" -> "0108", "9/11" -> "911"
+    "punct_swapped",  # marks swapped for others (". " -> "; ", "," -> " ,")
+    "whitespace",
+    "shuffled_choices",
+    "embedded",
+    "answer_appended",
+    "all",  # shuffled, answer appended, one punctuation change, case, whitespace, embedded
+)
+_PUNCT_MARK = re.compile(r"[^\w\s]|_")
+_INNER_PUNCT = re.compile(r"(?<=[^\W_])(?:[^\w\s]|_)+(?=[^\W_])")
+_PUNCT_SWAP = {".": ";", ",": " ,", "?": "", ":": " -", ";": ".", "!": ".", "'": "’", "-": "–"}
+_SPACES = ("  ", "\n", "\t", " \n ", "\u00a0", "   ")
+_PUNCT_CHANGES = {
+    "punct_deleted": lambda t, rng: _PUNCT_MARK.sub("", t),
+    "punct_spaced": lambda t, rng: _PUNCT_MARK.sub(" ", t),
+    "punct_joined": lambda t, rng: _INNER_PUNCT.sub("", t),
+    "punct_swapped": lambda t, rng: "".join(
+        _PUNCT_SWAP.get(c, c) if rng.random() < 0.5 else c for c in t
+    ),
+}
 
 
-def _surface(text: str, rng: random.Random) -> str:
-    """Change case, whitespace and punctuation, never the words themselves."""
-    text = "".join(_PUNCT_SWAP.get(c, c) if rng.random() < 0.5 else c for c in text)
-    case = rng.choice((str.upper, str.lower, str.title, str.swapcase))
-    return "  \n ".join(case(w) if rng.random() < 0.7 else w for w in text.split(" "))
+def _case(text: str, rng: random.Random) -> str:
+    cases = (str.upper, str.lower, str.title, str.swapcase)
+    return " ".join(rng.choice(cases)(w) if rng.random() < 0.7 else w for w in text.split(" "))
+
+
+def _whitespace(text: str, rng: random.Random) -> str:
+    return "".join(rng.choice(_SPACES) if c == " " and rng.random() < 0.5 else c for c in text)
 
 
 def _render(item: EvalItem, choices: Sequence[str]) -> str:
@@ -575,22 +814,24 @@ def _render(item: EvalItem, choices: Sequence[str]) -> str:
 
 def plant(item: EvalItem, kind: str, rng: random.Random, filler: Sequence[str]) -> str:
     """A text that carries `item` disguised as `kind` (see PLANT_KINDS)."""
+    if kind not in PLANT_KINDS:
+        raise ValueError(f"unknown plant kind {kind!r}; known: {PLANT_KINDS}")
     choices = list(item.choices)
-    if kind in ("reordered_choices", "all"):
+    if kind in ("shuffled_choices", "all"):
         rng.shuffle(choices)
     body = _render(item, choices)
-    if kind in ("answer_pasted", "all"):
-        body = (
-            f"{item.question}\nAnswer: {item.answer}"
-            if kind == "answer_pasted"
-            else (f"{body}\nAnswer: {item.answer}")
-        )
-    if kind in ("surface", "all"):
-        body = _surface(body, rng)
+    if kind in ("answer_appended", "all"):
+        body = f"{body}\nAnswer: {item.answer}"
+    if kind in _PUNCT_CHANGES:
+        body = _PUNCT_CHANGES[kind](body, rng)
+    if kind == "all":
+        body = _PUNCT_CHANGES[rng.choice(sorted(_PUNCT_CHANGES))](body, rng)
+    if kind in ("case", "all"):
+        body = _case(body, rng)
+    if kind in ("whitespace", "all"):
+        body = _whitespace(body, rng)
     if kind in ("embedded", "all"):
         before = " ".join(rng.choice(filler) for _ in range(2))
         after = " ".join(rng.choice(filler) for _ in range(2))
         body = f"{before}\nHere is a question I found:\n{body}\n{after}"
-    if kind not in PLANT_KINDS:
-        raise ValueError(f"unknown plant kind {kind!r}; known: {PLANT_KINDS}")
     return body

@@ -2,6 +2,7 @@
 
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -12,9 +13,11 @@ from ffdata.decontam import (
     normalize,
     normalize_batch,
     normalize_words,
+    numbers,
     plant,
 )
 from ffdata.evalsets import EvalItem, load_evalset
+from tests.decontam_rephrasings import REPHRASINGS
 
 ROOT = Path(__file__).resolve().parent.parent
 GSM8K_TRAIN = ROOT / "data/sources/gsm8k/train.jsonl"
@@ -33,8 +36,13 @@ def gsm8k_train() -> list[str]:
 
 def test_normalization():
     assert normalize("  Hello,   WORLD!\n") == "hello world"
-    assert normalize("Ｆｕｌｌ－ｗｉｄｔｈ ﬁne") == "full width fine"  # NFKC
-    assert normalize("Janet’s ducks: (A) 16; B. 3") == "janet ducks 16 3"  # labels dropped
+    assert normalize("Ｆｕｌｌ－ｗｉｄｔｈ ﬁne") == "fullwidth fine"  # NFKC, then joined
+    # punctuation inside a word is deleted, so "person's" and "persons" are one word
+    assert normalize("Janet’s ducks: (A) 16; B. 3") == "janets ducks a 16 b 3"
+    assert normalize("a person's 0.108 M, 9/11 and client-centered") == (
+        "a persons 0108 m 911 and clientcentered"
+    )
+    assert normalize("end. (start) -- x") == "end start x"  # at a word's edge: a space
     assert normalize("") == ""
 
 
@@ -46,6 +54,7 @@ def test_batch_and_single_normalization_agree():
         "Héllo—WÖRLD’s café «quoted» ＡＢＣ İstanbul ﬁne Ⅻ ½",
         "Русский текст, 中文字符 and ١٢٣ digits\u00a0nbsp\ttab",
         "a b c d e",
+        "it's 3.5, e.g. U.S.-made; café’s «x»y",
     ]
     assert normalize_batch(texts) == [normalize_words(t) for t in texts]
 
@@ -56,7 +65,14 @@ def test_planted_items_are_caught(d):
         "Please write your answer on the line below.",
         "Our school library opens at eight in the morning.",
     ]
-    items = [it for name in ("mmlu", "arc", "gsm8k") for it in load_evalset(name, "bundled")]
+    # questions of at least 10 words (4-word items like "Which is a renewable resource?" with
+    # one-word choices are below what 13-grams and the short-question rules can tell apart)
+    items = [
+        it
+        for name in ("mmlu", "arc", "gsm8k")
+        for it in load_evalset(name, "bundled")
+        if len(it.question.split()) >= 10
+    ]
     rng = random.Random(7)
     sample = rng.sample(items, 400)
     caught = total = 0
@@ -65,7 +81,7 @@ def test_planted_items_are_caught(d):
         matches = d.check_batch(texts)
         caught += sum(m is not None for m in matches)
         total += len(texts)
-    assert caught / total >= 0.99
+    assert caught / total >= 0.995
 
 
 def test_each_disguise_on_one_item(d):
@@ -167,3 +183,66 @@ def test_load_is_cached_and_fingerprinted(d):
     small = Decontaminator.load(targets=["gsm8k"], source="bundled")
     assert small.fingerprint != d.fingerprint
     assert small.check(load_evalset("arc", "bundled")[0].question) is None
+
+
+# Items whose copies with the punctuation deleted the old normalization missed (punctuation
+# became a space there, so "persons" never met "person s"): ffdata decontam caught 98.3% of
+# planted items, and every miss was one of these joins.
+JOINED = {
+    "person's": "mmlu/clinical_knowledge/test/90",
+    "0.108": "mmlu/high_school_chemistry/test/10",
+    "9/11": "mmlu/us_foreign_policy/test/80",
+    "client-centered": "mmlu/professional_psychology/test/610",
+    "forced-choice": "mmlu/professional_psychology/test/62",
+}
+
+
+@pytest.mark.parametrize("word", JOINED)
+def test_punctuation_deleted_inside_words_is_caught(d, word):
+    item = next(it for it in load_evalset("mmlu", "bundled") if it.item_id == JOINED[word])
+    assert word in item.question
+    joined = re.sub(r"[^\w\s]", "", item.question)  # "person's" -> "persons", "9/11" -> "911"
+    assert word.replace("'", "").replace(".", "").replace("/", "").replace("-", "") in joined
+    for text in (joined, re.sub(r"[^\w\s]", " ", item.question), item.question.upper()):
+        m = d.check(f"Homework help please.\n{text}\nThanks.")
+        assert m is not None and m.item_id == item.item_id, text
+
+
+def test_one_letter_words_count_in_13_grams(d):
+    """An ARC-Challenge train question that shares "to produce light the atoms inside a light
+    bulb transform electrical energy into" with a test question: 13 words only with "a"."""
+    train = [
+        json.loads(line)
+        for line in (ROOT / "data/sources/arc/ARC-Challenge-train.jsonl").read_text().splitlines()
+    ]
+    row = next(r for r in train if r["id"] == "Mercury_7014193")
+    text = row["question"] + "\n" + "\n".join(row["choices"]["text"])
+    m = d.check(text)
+    assert m is not None and m.item_id == "arc/challenge/test/Mercury_400811"
+    assert " inside a light bulb " in f" {m.ngram} " and len(m.ngram.split()) == 13
+    assert d.check_batch([text]) == [m]
+
+
+def test_numbers_of_a_rephrased_gsm8k_item(d):
+    gsm8k = {it.item_id: it for it in load_evalset("gsm8k", "bundled")}
+    caught = 0
+    for item_id, text in REPHRASINGS:
+        m = d.check(text)
+        caught += m is not None and m.item_id == item_id
+        if m is not None and m.rule == "numbers":
+            assert m.item_id == item_id  # the numbers rule never names another item here
+    assert caught >= 30  # of 35: the rest have only small numbers (2, 4, 5, 8 ...)
+    # the same story with another final answer, or its numbers spread over a worked sum,
+    # is not this item
+    text = dict(REPHRASINGS)["gsm8k/test/230"]
+    assert d.check(text)
+    assert d.check(text.replace("276,000", "275,000")) is None
+    assert gsm8k["gsm8k/test/230"].question not in text  # really rephrased
+    sums = "12 * 20000 = 240000, 10 + 1000 = 1010, so 276000 in all."
+    assert d.check(sums) is None
+
+
+def test_numbers_canonical():
+    values, prose = numbers("From 1:00 PM to 5:30, 1,000.50 and three; 16 - 3 = 13. 2 x 4")
+    assert values == ["1", "5:30", "1000.5", "3", "16", "3", "13", "2", "4"]
+    assert prose == [True, True, True, True, False, False, False, False, False]
