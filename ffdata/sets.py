@@ -230,7 +230,21 @@ class BuiltSet:
                 f"{self.storage.describe(record_key)}: fingerprint "
                 f"{str(self.record.get('fingerprint'))[:12]}… is not the folder's"
             )
-        found = self.storage.list_sizes(self.prefix)
+        # One listing of `<layout>/<fingerprint>/`: this generation's files, and anything else
+        # that is neither the pointer nor a generation folder (a generation a killed build left
+        # is not part of the set; the next publish removes it).
+        found, stray = {}, []
+        for key, size in self.storage.list_sizes(self.address).items():
+            rest = key[len(self.address) + 1 :]
+            if key.startswith(f"{self.prefix}/"):
+                found[key] = size
+            elif rest != CURRENT and not GENERATION.fullmatch(rest.split("/", 1)[0]):
+                stray.append(rest)
+        if stray:
+            raise FFDataError(
+                f"{self.storage.describe(self.address)}: {len(stray)} file(s) outside its "
+                f"generation folders: " + ", ".join(sorted(stray))
+            )
         found.pop(record_key, None)
         listed = {f"{self.prefix}/{e['path']}": e["bytes"] for e in self._entries()}
         missing = sorted(k.rsplit("/", 1)[-1] for k in listed.keys() - found.keys())
@@ -407,7 +421,16 @@ def scan_sets(storage) -> tuple[list["BuiltSet"], list[str]]:
     sets, problems = [], []
     for key in storage.list(""):
         parts = key.split("/")
-        if parts[-1] != CURRENT or len(parts) < 3 or "_staging" in parts:
+        if len(parts) < 3 or "_staging" in parts:
+            continue
+        if parts[-1] == BUILD_RECORD and not GENERATION.fullmatch(parts[-2]):
+            # a set published before generations (<layout>/<fp>/_build.json)
+            problems.append(
+                f"{storage.describe(key)}: set in the layout before generations "
+                "(no _current.json); build it again to use it"
+            )
+            continue
+        if parts[-1] != CURRENT:
             continue
         try:
             built = load_set(storage, key.rsplit("/", 1)[0])

@@ -188,3 +188,23 @@ def test_a_bad_record_affects_only_its_own_set(tmp_path, damage):
     rebuilt = open_set(str(root), f"gsm8k_sft@{bad.fingerprint[:12]}")
     rebuilt.verify()
     assert len(list_sets(str(root))) == 2
+
+
+def test_a_stray_file_beside_the_generations_is_named(copy):
+    root, folder = copy
+    shutil.copy(folder / "part-train-00000.parquet", folder.parent / "part-train-00000.parquet")
+    fails(root, "1 file(s) outside its generation folders: part-train-00000.parquet")
+
+
+def test_a_set_in_the_layout_before_generations_is_named_not_silently_gone(copy):
+    """Sets built before generations kept their files and `_build.json` right under
+    <layout>/<fingerprint>/: ls names them with one line instead of dropping them silently."""
+    root, folder = copy
+    old = folder.parent.parent / ("cd" * 32)
+    shutil.copytree(folder, old)
+    listing = ffdata("ls", "--root", str(root))
+    assert listing.returncode == 0, listing.stderr
+    assert listing.stderr.splitlines() == [
+        f"warning: {old / '_build.json'}: set in the layout before generations (no "
+        "_current.json); build it again to use it; set skipped"
+    ]
