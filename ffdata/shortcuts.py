@@ -19,7 +19,8 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import pyarrow as pa
@@ -61,6 +62,14 @@ class Item:
     options: list[str]  # yes/no items: ["Yes", "No"]
     key: int  # index of the right option
     yes_no: bool
+    # the fixed rules' picks, computed once: an item is scored in its pool and in its block's "(all)"
+    picks: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @cached_property
+    def numbers(self) -> list[float] | None:
+        """The options' values when every option is a number, else None."""
+        values = [_number(o) for o in self.options]
+        return None if self.yes_no or any(v is None for v in values) else values
 
 
 # --- parsing ------------------------------------------------------------------------------------
@@ -153,11 +162,6 @@ def number_format(text: str) -> tuple:
     return (m["pre"], m["suf"], len(m["dec"] or ""), "," in m["int"], bool(m["sign"]))
 
 
-def _numbers(item: Item) -> list[float] | None:
-    values = [_number(o) for o in item.options]
-    return None if item.yes_no or any(v is None for v in values) else values
-
-
 def _words(text: str) -> set[str]:
     return {w for w in _WORD.findall(text.casefold()) if w not in _STOP}
 
@@ -175,7 +179,7 @@ def _shortest(item: Item):
 
 
 def _most_central(item: Item):
-    values = _numbers(item)
+    values = item.numbers
     if values is None:
         return None
     mean = sum(values) / len(values)
@@ -184,7 +188,7 @@ def _most_central(item: Item):
 
 def _only_of_format(item: Item):
     """The one option written differently from all the others (which share one way), if any."""
-    if _numbers(item) is None:
+    if item.numbers is None:
         return None
     kinds = Counter(number_format(o) for o in item.options)
     if len(kinds) != 2 or min(kinds.values()) != 1 or len(item.options) < 3:
@@ -228,7 +232,7 @@ ORDER = ("always_yes", "always_no", "most_frequent_letter", "longest_option", "s
 
 def _rank(item: Item) -> int | None:
     """The key's position among the options sorted by value (0 = smallest)."""
-    values = _numbers(item)
+    values = item.numbers
     if values is None:
         return None
     return sorted(values).index(values[item.key])
@@ -283,13 +287,22 @@ class Row:
                 round(lo, 4), round(hi, 4), self.ok)  # fmt: skip
 
 
+def _picks(item: Item, name: str, rule: Rule) -> list[int] | None:
+    if name not in FIXED_RULES:  # the anchor rules depend on the anchors: not cached
+        return rule(item)
+    if name not in item.picks:
+        item.picks[name] = rule(item)
+    return item.picks[name]
+
+
 def _group_rows(key, items, anchors, max_gain, min_items) -> list[Row]:
     rules = dict(FIXED_RULES)
     if anchors:
         rules.update(_anchor_rules(anchors))
     scored: dict[str, list[tuple[Item, float]]] = _fitted(items)
     for name, rule in rules.items():
-        credits = [(it, _credit(picks, it.key)) for it in items if (picks := rule(it)) is not None]
+        credits = [(it, _credit(picks, it.key)) for it in items
+                   if (picks := _picks(it, name, rule)) is not None]  # fmt: skip
         if credits:
             scored[name] = credits
     rows = []
