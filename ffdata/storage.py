@@ -141,7 +141,7 @@ class S3Storage:
         return FFDataError(f"{self.describe(key)}: S3 error {code}")
 
     def exists(self, key: str) -> bool:
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             self.client.head_object(Bucket=self.bucket, Key=self._key(key))
@@ -149,6 +149,8 @@ class S3Storage:
         except ClientError as e:
             if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return False
+            raise self._error(key, e) from None
+        except BotoCoreError as e:  # endpoint unreachable, credentials missing, …
             raise self._error(key, e) from None
 
     def read_bytes(self, key: str) -> bytes:
@@ -211,8 +213,13 @@ class S3Storage:
         return list(self.list_sizes(prefix))
 
     def delete_prefix(self, prefix: str) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         for key in self.list(prefix):
-            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+            try:
+                self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+            except (ClientError, BotoCoreError) as e:
+                raise self._error(key, e) from None
             fault_point("delete")
 
     def put_dir(self, local_dir: Path, prefix: str) -> None:

@@ -108,3 +108,20 @@ def test_s3_missing_bucket_fails_before_the_build(tmp_path, s3_endpoint, monkeyp
         out.stderr
     )
     assert not (cache / "staging").exists() and not list(tmp.glob("ffdata-stage-*"))
+
+
+def test_an_unreachable_endpoint_is_one_line_from_the_library_too(monkeypatch):
+    """`exists` let botocore's EndpointConnectionError through (only ClientError was caught):
+    a caller of ffdata.sets saw a botocore exception instead of an FFDataError."""
+    from ffdata.storage import S3Storage
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens on port 9
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    storage = S3Storage("s3://b/root")
+    with pytest.raises(FFDataError, match=r"s3://b/root/a/_current.json: S3 error Endpoint"):
+        storage.exists("a/_current.json")
+    with pytest.raises(FFDataError, match=r"s3://b/root/: S3 error EndpointConnectionError"):
+        open_set(storage, "gsm8k_sft")
