@@ -220,3 +220,14 @@ def test_the_best_row_of_a_pool_is_a_judged_one(tmp_path, monkeypatch):
     row = dict(zip(best.columns, best.rows[0], strict=True))
     assert row["items"] == 63 and row["ok"] is not None  # not most_frequent_rank on 3 items
     assert any(r[3] == "most_central_number" and r[4] == 3 for r in every.rows)
+
+
+def test_the_manifest_key_is_checked(tmp_path, monkeypatch):
+    _probe(monkeypatch, yes_share=0.5)
+    for gate, error in (
+        ("{max_gian: 0.05}", "shortcuts.max_gian: unknown key"),
+        ("{max_gain: 2}", "shortcuts.max_gain: Input should be less than or equal to 1"),
+        ("{min_items: 0}", "shortcuts.min_items: Input should be greater than or equal to 1"),
+    ):
+        with pytest.raises(FFDataError, match=error):
+            build_set("gsm8k_sft", _manifest(tmp_path / gate[1:4], gate), root=str(tmp_path / "r"))
