@@ -27,7 +27,7 @@ from pydantic import Field
 from ffdata.adapters import question_adapter, require_pinned
 from ffdata.cleaning import ExactDedup, dedup_key
 from ffdata.errors import FFDataError
-from ffdata.manifest import PositiveCount, Strict
+from ffdata.manifest import PositiveCount, SourceOptions, Strict
 from ffdata.records import make_record
 from ffdata.teacher import answer_all, make_teacher
 
@@ -52,7 +52,11 @@ class Options(Strict):
     teacher: dict[str, Any] = {"backend": "reference"}  # ffdata.teacher checks its keys
 
 
-TARGETS, OPTIONS = Targets, Options
+class SourceOpts(SourceOptions):
+    share: str | None = None  # the share the source serves (default: its adapter's name)
+
+
+TARGETS, OPTIONS, SOURCE_OPTIONS = Targets, Options, SourceOpts
 
 
 def _h(*parts) -> int:

@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from ffdata.adapters import pair_adapter, require_pinned
 from ffdata.cleaning import ExactDedup, dedup_key, normalize
-from ffdata.manifest import Count, PositiveCount, Strict
+from ffdata.manifest import Count, PositiveCount, SourceOptions, Strict
 from ffdata.records import SYSTEM_PROMPT, record_id, render_prompt
 from ffdata.tokenizer import tiktoken_encoding
 
@@ -56,6 +56,7 @@ class Options(Strict):
 
 
 TARGETS, OPTIONS = Targets, Options  # checked by ffdata.manifest.check_builder_keys
+SOURCE_OPTIONS = SourceOptions
 
 
 def build_pairs(ctx) -> None:

@@ -6,6 +6,7 @@ UltraFeedback's mean preference ratings, so ties (chosen rating <= rejected) are
 
 from builders.dpo_v1 import OPTIONS as OPTIONS  # the same targets and options as dpo_v1
 from builders.dpo_v1 import PAIR_SCHEMA, build_pairs
+from builders.dpo_v1 import SOURCE_OPTIONS as SOURCE_OPTIONS
 from builders.dpo_v1 import TARGETS as TARGETS
 
 VERSION = "1"

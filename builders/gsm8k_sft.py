@@ -7,7 +7,7 @@ the final `#### N` line becomes "The answer is N."
 import re
 
 from ffdata.errors import FFDataError
-from ffdata.manifest import PositiveCount, Strict
+from ffdata.manifest import PositiveCount, SourceOptions, Strict
 from ffdata.records import make_record
 
 VERSION = "1"
@@ -21,6 +21,7 @@ class Targets(Strict):
 
 
 TARGETS = Targets  # checked by ffdata.manifest.check_builder_keys / check_shortfall
+SOURCE_OPTIONS = SourceOptions
 
 _CALC = re.compile(r"<<[^>]*>>")
 _FINAL = re.compile(r"\n#### (.+)$")

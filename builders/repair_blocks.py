@@ -27,7 +27,7 @@ from ffdata import heldout
 from ffdata.errors import FFDataError
 from ffdata.formats import verify
 from ffdata.generators import mcq, numeric, pools, realmcq, subjects
-from ffdata.manifest import Strict
+from ffdata.manifest import SourceOptions, Strict
 from ffdata.records import make_record, record_id
 from ffdata.sources import resolve_path
 from ffdata.tables import cross_check, validate_rows
@@ -58,6 +58,9 @@ TARGETS = create_model(
 class OPTIONS(Strict):  # noqa: N801 (the attribute check_builder_keys reads)
     block_a_source: Literal["local", "hf"] = "local"
     validation_excludes: list[str] = []
+
+
+SOURCE_OPTIONS = SourceOptions
 
 
 def _norm(q: str) -> str:

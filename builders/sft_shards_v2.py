@@ -40,7 +40,7 @@ from ffdata.cleaning import (
 )
 from ffdata.errors import FFDataError
 from ffdata.formats import final_number, is_numeric
-from ffdata.manifest import Strict
+from ffdata.manifest import SourceOptions, Strict
 from ffdata.records import SYSTEM_PROMPT, make_record, render_alpaca
 from ffdata.sft_tokenize import (
     SFT_SCHEMA,
@@ -84,7 +84,11 @@ class Targets(Strict):  # notes for the audits, not asks: the hub sets' sizes dr
     by_block: dict[str, Annotated[StrictInt, Field(ge=0)]] = {}
 
 
-TARGETS, OPTIONS = Targets, Options
+class SourceOpts(SourceOptions):
+    english_only: bool = True  # drop rows the source labels as another language
+
+
+TARGETS, OPTIONS, SOURCE_OPTIONS = Targets, Options, SourceOpts
 BATCH = 2048
 FINAL_ONLY_SUFFIX = "Give only the final answer, as a number."
 FINAL_ONLY_JOIN = f"\n\n{FINAL_ONLY_SUFFIX}"  # appended to the parent's instruction

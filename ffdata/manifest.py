@@ -221,13 +221,23 @@ def load_manifest(path: str | Path) -> Manifest:
     return parse_manifest(read_yaml(path), str(path))
 
 
+class SourceOptions(Strict):
+    """A source's `options` every builder accepts; builders extend it (SOURCE_OPTIONS)."""
+
+    load_kwargs: dict[str, Any] = {}  # extra datasets.load_dataset arguments (ffdata.sources)
+
+
 def check_builder_keys(manifest: Manifest, builder, origin: str) -> None:
-    """Validate `targets` and `options` against the builder's TARGETS / OPTIONS models (when it
-    declares them): unknown keys and bad counts are errors naming the file and the key."""
+    """Validate `targets`, `options` and each source's `options` against the builder's TARGETS /
+    OPTIONS / SOURCE_OPTIONS models (when it declares them): unknown keys and bad counts are
+    errors naming the file and the key."""
     for section, attr in (("targets", "TARGETS"), ("options", "OPTIONS")):
         model = getattr(builder, attr, None)
         if model is not None:
             validate(model, getattr(manifest, section), origin, section, prefix=f"{section}.")
+    model = getattr(builder, "SOURCE_OPTIONS", None)
+    for i, source in enumerate(manifest.sources if model is not None else ()):
+        validate(model, source.options, origin, "source options", prefix=f"sources.{i}.options.")
 
 
 def check_shortfall(

@@ -231,6 +231,11 @@ def test_a_misspelt_target_or_option_key_is_an_error(tmp_path):
     m.write_text(m.read_text().replace("output:", "options:\n  max_token: 10\noutput:"))
     with pytest.raises(FFDataError, match=r"options\.max_token: unknown key"):
         build_set("dpo_v1", m, str(tmp_path / "root"), quiet=True)
+    m.write_text(m.read_text().replace("options:\n  max_token: 10\n", "").replace(
+        "    adapter: pairs", "    adapter: pairs\n    options: {english_onyl: true}"
+    ))  # fmt: skip
+    with pytest.raises(FFDataError, match=r"sources\.0\.options\.english_onyl: unknown key"):
+        build_set("dpo_v1", m, str(tmp_path / "root"), quiet=True)
 
 
 # ------------------------------------------------------------------ one clear line (CLI)
