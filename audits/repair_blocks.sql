@@ -1,4 +1,4 @@
--- requires: block, format, response, meta, category
+-- requires: part, block, format, response, meta, category
 -- repair_blocks audit: counts vs targets, letter balance, Block B answer lengths, anti-anchoring
 -- shares, validation disjointness, lineage. Runs after the generic audits (`ffdata audit`).
 
@@ -34,6 +34,20 @@ FROM got g
 LEFT JOIN targets t ON t.key = 'pools.' || g.block || '.' || g.pool
 LEFT JOIN targets v ON v.key = 'validation_by_pool.' || g.block || '/' || g.pool
 ORDER BY g.block, g.pool;
+
+-- Block A (training part) by subject (meta.subject): what the block teaches
+SELECT coalesce(json_extract_string(meta, '$.subject'), '(none)') AS subject, count(*) AS rows,
+       round(count(*) / sum(count(*)) OVER (), 4) AS share
+FROM shards WHERE part = 'A' AND block = 'A' GROUP BY 1 ORDER BY rows DESC, subject;
+
+-- Block A: at least 12 subjects, arithmetic at most 40% of the block (issue 13 section 3)
+WITH a AS (SELECT json_extract_string(meta, '$.subject') AS subject
+           FROM shards WHERE part = 'A' AND block = 'A')
+SELECT count(DISTINCT subject) AS subjects,
+       round(count(*) FILTER (WHERE subject = 'arithmetic') / count(*), 4) AS arithmetic_share,
+       count(*) FILTER (WHERE subject IS NULL) AS without_subject,
+       subjects >= 12 AND arithmetic_share <= 0.40 AND without_subject = 0 AS ok
+FROM a;
 
 -- Validation by block and category (stratified over A/B/D)
 SELECT block, category, count(*) AS rows,
