@@ -246,20 +246,20 @@ def open_source(
     max_bytes = spec.max_row_bytes or MAX_ROW_BYTES
     max_depth = spec.max_depth or MAX_DEPTH
     if spec.loader == "hf":
-        where, digest = f"source {spec.name!r} ({spec.uri}) row", f"hf:{spec.uri}@{spec.revision}"
+        where, digest = f"source {spec.name!r} ({spec.uri})", f"hf:{spec.uri}@{spec.revision}"
         rows = ((i, i, screen(r, max_bytes, max_depth) or r) for i, r in read_hf(spec))
     elif spec.loader == "generator":
         raise FFDataError(f"source {spec.name!r} is a generator: it has no rows to read")
     else:
         path = resolve_path(spec, base_dir)
-        where, digest = f"{path}:", check_sha256(spec, path)
+        where, digest = str(path), check_sha256(spec, path)
         rows = READERS[spec.loader](path, max_bytes, max_depth)
     return digest, _checked(spec, rows, where, quarantine)
 
 
 def _checked(spec: SourceSpec, rows, where: str, quarantine: bool):
-    # hub rows are numbered from 0, file lines from 1: "row 5" / "data.jsonl:6"
-    sep = " " if where.endswith("row") else ""
+    # hub rows are numbered from 0, file lines from 1: "… row 5" / "data.jsonl:6"
+    sep = " row " if spec.loader == "hf" else ":"
     strict = spec.on_malformed == "error"
     seen = 0
     for idx, line, row in rows:
@@ -274,7 +274,7 @@ def _checked(spec: SourceSpec, rows, where: str, quarantine: bool):
                 raise FFDataError(f"{where}{sep}{line}: {e} (on_malformed: error)") from None
         yield idx, row
     if not seen:  # an empty or blank-only file would build a set short of this source
-        raise FFDataError(f"{where.rstrip(': row')} source {spec.name!r} has no rows")
+        raise FFDataError(f"{where}: source {spec.name!r} has no rows")
 
 
 def input_hash(spec: SourceSpec, base_dir: Path) -> str:

@@ -433,3 +433,22 @@ def test_a_pair_set_short_of_its_expected_rows_is_refused(tmp_path):
         build_set("dpo_v1", m, str(tmp_path / "root"), quiet=True)
     m.write_text(m.read_text().replace("expected_rows: 3", "expected_rows: 2"))
     assert build_set("dpo_v1", m, str(tmp_path / "root"), quiet=True)[0].record["rows"] == 2
+
+
+def test_hub_rows_are_screened_like_file_rows(tmp_path):
+    # a hub source read through `datasets` (here its `files` from a local mirror) meets the
+    # same screen: quarantined with a reason in a build, one line naming the row otherwise
+    from ffdata.manifest import SourceSpec
+    from ffdata.sources import Quarantined, open_source
+
+    mirror = tmp_path / "pairs.json"
+    mirror.write_text(json.dumps([distinct(0), {**distinct(1), "chosen": "bad\x00"}]))
+    spec = SourceSpec(
+        name="pairs", loader="hf", uri="o/pairs", revision="e5" * 20, files=["pairs.json"],
+        options={"load_kwargs": {"data_files": str(mirror)}},
+    )  # fmt: skip
+    rows = list(open_source(spec, tmp_path, quarantine=True)[1])
+    assert rows[0] == (0, distinct(0))
+    assert rows[1] == (1, Quarantined("control_char", "chosen: U+0000 at character 3"))
+    with pytest.raises(FFDataError, match=r"source 'pairs' \(o/pairs\) row 1: control_char"):
+        list(open_source(spec, tmp_path)[1])
