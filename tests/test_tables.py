@@ -114,7 +114,7 @@ def test_knowledge_tables_state_well_known_facts(tables):
     assert fact("us_states", "Texas", "state_capital") == "Austin"
     assert fact("physics", "force", "si_unit") == "newton"
     assert fact("health", "scurvy", "deficiency_of") == "vitamin C"
-    assert fact("currencies", "Japan", "currency_of") == "Japanese yen"
+    assert fact("currencies", "Japan", "currency_of") == "yen"  # not "Japanese yen": no echo
     assert fact("element_groups", "iron", "element_group") == "8"
     assert fact("element_groups", "iron", "element_block") == "d-block"
     assert ("lanthanum", "element_group") not in tables["element_groups"].by_key  # convention

@@ -13,6 +13,7 @@ either in validation or in training, never both.
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 
 from ffdata.errors import FFDataError
 from ffdata.generators.mcq import Candidate, near_numbers, pick
@@ -87,10 +88,9 @@ RELATIONS: dict[str, Relation] = {
         "In which block of the periodic table is {e}?",
         choices=("s-block", "p-block", "d-block", "f-block"),
     ),
-    "element_group": Relation("In which group of the periodic table is {e}?", kind="count", hi=18),
+    "element_group": Relation("In which group of the periodic table is {e}?", kind="count"),
     # physics
     "si_unit": Relation("What is the SI unit of {e}?", "Which quantity has the SI unit {v}?"),
-    "unit_named_after": Relation("The SI unit called the {e} is named after which scientist?"),
     # mathematics
     "polygon_sides": Relation(
         "How many sides does {a_e} have?", "Which polygon has {v} sides?", kind="count", lo=3
@@ -185,11 +185,22 @@ def _relation(table, r) -> Relation:
     return rel
 
 
-def _near(value: str, rel: Relation, rng) -> list[str]:
+def _alike(option: str, answer: str) -> bool:
+    """A distractor too close to the key to be fairly wrong: the same word ("pound" and "pound
+    sterling") or nearly the same spelling ("rial" and "riyal", "krone" and "krona")."""
+    a, b = option.casefold(), answer.casefold()
+    if a == b:
+        return False  # pick() leaves the key out itself
+    return a in b or b in a or SequenceMatcher(None, a, b).ratio() >= 0.6
+
+
+def _near(value: str, rel: Relation, rng, nth: int) -> list[str]:
+    """Nearby numbers; the key's rank among the options rotates item by item, so a pool's keys
+    are not mostly the largest or the middle option."""
     n = int(value)
     if rel.kind == "year":
-        return [str(x) for x in near_numbers(n, rng, spread=15, lo=1)]
-    return [str(x) for x in near_numbers(n, rng, spread=3, lo=rel.lo, hi=rel.hi)]
+        return [str(x) for x in near_numbers(n, rng, spread=15, lo=1, rank=nth % 4)]
+    return [str(x) for x in near_numbers(n, rng, spread=3, lo=rel.lo, hi=rel.hi, rank=nth % 4)]
 
 
 def forward(tables, seed, table: str) -> Iterator[Candidate]:
@@ -198,13 +209,17 @@ def forward(tables, seed, table: str) -> Iterator[Candidate]:
     values: dict[str, list[str]] = {}
     for r in rows:
         values.setdefault(r["relation"], []).append(r["value"])
+    asked: dict[str, int] = {}  # items per relation so far: rotates the numeric key's rank
     for r in rows:
         rel = _relation(table, r)
         rng = _rng(seed, "subject_ask", table, r["_row"])
+        nth = asked[r["relation"]] = asked.get(r["relation"], -1) + 1
         if rel.kind in ("year", "count"):
-            d = _near(r["value"], rel, rng)
+            d = _near(r["value"], rel, rng, nth)
         else:
-            d = pick(r["value"], rel.choices or values[r["relation"]], rng)
+            # a closed value set (the four blocks) is asked as it is
+            options = rel.choices or [v for v in values[r["relation"]] if not _alike(v, r["value"])]
+            d = pick(r["value"], options, rng)
         q = _fill(rel.ask, e=r["entity"])
         yield _cand(table, r, r["relation"], q, r["value"], d, "row")
 
@@ -246,7 +261,8 @@ def person_century(tables, seed, column: str) -> Iterator[Candidate]:
             continue
         century = (year - 1) // 100 + 1
         rng = _rng(seed, "century", column, r["_row"])
-        d = [f"{_ordinal(c)} century" for c in near_numbers(century, rng, spread=3, lo=1, hi=21)]
+        near = near_numbers(century, rng, spread=3, lo=1, rank=r["_row"] % 4)
+        d = [f"{_ordinal(c)} century" for c in near]
         q = f"In which century {verb.format(e=r['name'])}?"
         c = _cand("persons", r, f"{column}_century", q, f"{_ordinal(century)} century", d, column)
         c.category = "history"
@@ -275,7 +291,8 @@ def element_period(tables, seed) -> Iterator[Candidate]:
     """ "In which period of the periodic table is iron?" from elements.csv (periods 1-7)."""
     for r in tables["elements"].rows:
         rng = _rng(seed, "element_period", r["_row"])
-        d = [str(x) for x in near_numbers(r["period"], rng, spread=3, lo=1, hi=7)]
+        # periods above 7 do not exist, which makes them wrong, not implausible
+        d = [str(x) for x in near_numbers(r["period"], rng, spread=3, lo=1, rank=r["_row"] % 4)]
         q = f"In which period of the periodic table is {r['name'].lower()}?"
         c = _cand("elements", r, "period_of", q, r["period"], d, "period")
         c.category = "chemistry"
