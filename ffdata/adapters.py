@@ -79,7 +79,8 @@ def _field(row: dict, name: str, kind: type | tuple, where: str):
     if name not in row:
         raise MalformedRow(name, "is missing", where)
     value = row[name]
-    if value is None or isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
+    wrong_bool = isinstance(value, bool) and kind is not bool  # True is an int in Python
+    if value is None or wrong_bool or not isinstance(value, kind):
         names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
         got = "is null" if value is None else f"should be {names}, got {type(value).__name__}"
         raise MalformedRow(name, got, where)
