@@ -481,6 +481,10 @@ def shortcut_results(db: AuditDB, name: str) -> list[Result]:
                [r.values() for r in best.values()], "shortcuts"),
         Result(f"Answer-blind baselines: every baseline on every pool ({judged})", cols,
                [r.values() for r in rows], "shortcuts"),
+        Result(f"Key balance per pool (ok: Yes share 50% ± 3 points, each sorted rank within 3 "
+               f"points of 1/n, no key the only option of its format; pools of >= {min_items} "
+               "items)", list(sc.BALANCE_COLUMNS), sc.key_balance(items, min_items),
+               "shortcuts"),
     ]  # fmt: skip
 
 

@@ -386,3 +386,44 @@ def check_build(manifest, files, targets: dict, project_dir: Path) -> list[Row]:
             f"on pools of >= {spec.min_items} items){more}; the set was not published"
         )
     return rows
+
+
+# --- the key's balance (issue 13's targets) ---------------------------------------------------
+BALANCE_COLUMNS = ("part", "block", "pool", "yes_no_items", "yes_share", "numeric_items",
+                   "rank_shares", "key_only_of_its_format", "ok")  # fmt: skip
+BALANCE_TOLERANCE = 0.03
+
+
+def key_balance(items: list[Item], min_items: int = DEFAULT_MIN_ITEMS) -> list[tuple]:
+    """Per (part, block, pool): the Yes share of its yes/no items; the key's share at each
+    position of the options sorted by value (numeric MCQ); how many keys are the only option of
+    their format. ok: Yes share 50% ± 3 points and each rank within 3 points of 1/n_options,
+    each judged on at least min_items items (None: nothing to judge), and no such key."""
+    groups: dict[tuple[str, str, str], list[Item]] = {}
+    for it in items:
+        groups.setdefault((it.part, it.block, it.pool), []).append(it)
+    rows = []
+    for key in sorted(groups):
+        group = groups[key]
+        yes_no = [it for it in group if it.yes_no]
+        ranked = [(it, r) for it in group if (r := _rank(it)) is not None]
+        if not yes_no and not ranked:
+            continue
+        yes = sum(it.key == 0 for it in yes_no) / len(yes_no) if yes_no else None
+        shares, checks = None, []
+        if len(yes_no) >= min_items:
+            checks.append(abs(yes - 0.5) <= BALANCE_TOLERANCE + 1e-9)
+        if ranked:
+            width = max(len(it.options) for it, _ in ranked)
+            got = [sum(r == k for _, r in ranked) / len(ranked) for k in range(width)]
+            want = [sum(1 / len(it.options) for it, _ in ranked if len(it.options) > k)
+                    / len(ranked) for k in range(width)]  # fmt: skip
+            shares = [round(g, 4) for g in got]
+            if len(ranked) >= min_items:
+                checks += [abs(g - w) <= BALANCE_TOLERANCE + 1e-9
+                           for g, w in zip(got, want, strict=True)]  # fmt: skip
+        odd = sum(_only_of_format(it) == [it.key] for it in group)
+        ok = (all(checks) and not odd) if checks or odd else None
+        rows.append((*key, len(yes_no), None if yes is None else round(yes, 4), len(ranked),
+                     shares, odd, ok))  # fmt: skip
+    return rows

@@ -215,7 +215,7 @@ def test_the_best_row_of_a_pool_is_a_judged_one(tmp_path, monkeypatch):
     db = AuditDB(None, "memory", {"s": built})
     monkeypatch.setattr("ffdata.shortcuts.items_from_files", lambda files: (items, 0))
     monkeypatch.setattr(AuditDB, "shard_files", lambda self, name: [])
-    best, every = shortcut_results(db, "s")
+    best, every, _ = shortcut_results(db, "s")
     assert isinstance(best, Result) and len(best.rows) == 1
     row = dict(zip(best.columns, best.rows[0], strict=True))
     assert row["items"] == 63 and row["ok"] is not None  # not most_frequent_rank on 3 items
@@ -231,3 +231,21 @@ def test_the_manifest_key_is_checked(tmp_path, monkeypatch):
     ):
         with pytest.raises(FFDataError, match=error):
             build_set("gsm8k_sft", _manifest(tmp_path / gate[1:4], gate), root=str(tmp_path / "r"))
+
+
+def test_key_balance_targets():
+    from ffdata.shortcuts import key_balance
+
+    # 60 yes/no items, 32 Yes: 53.3% is more than 3 points off 50%
+    items = [yes_no(i < 32, "yn") for i in range(60)]
+    # 60 numeric MCQs whose key cycles through the four sorted positions: 25% each
+    items += [mcq(["1", "2", "3", "4"], i % 4, pool="num") for i in range(60)]
+    # 10 with the key the only decimal: ranks too few to judge, but the odd key fails the pool
+    items += [mcq(["1", "2", "3.5", "4"], 2, pool="odd") for _ in range(10)]
+    rows = {r[2]: r for r in key_balance(items, min_items=50)}
+    assert rows["yn"][3:6] == (60, 0.5333, 0) and rows["yn"][-1] is False
+    assert rows["num"][5:] == (60, [0.25, 0.25, 0.25, 0.25], 0, True)
+    assert rows["odd"][5:] == (10, [0.0, 0.0, 1.0, 0.0], 10, False)
+    balanced = [yes_no(i < 30, "yn") for i in range(60)]
+    assert key_balance(balanced, min_items=50)[0][-1] is True
+    assert key_balance(balanced, min_items=61)[0][-1] is None  # too few to judge
