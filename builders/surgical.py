@@ -18,17 +18,32 @@ are read with their sha256 check but not counted as input rows.
 import hashlib
 import json
 from collections import Counter
+from typing import Literal
 
 from builders.distill_v3 import largest_remainder
 from ffdata.adapters import gsm8k_solution
 from ffdata.errors import FFDataError
 from ffdata.formats import is_list_n, is_mcq_letter, is_numeric, is_yes_no, render_mcq, verify
 from ffdata.generators import names
+from ffdata.manifest import PositiveCount, SourceOptions, Strict
 from ffdata.records import make_record
 from ffdata.sources import open_source
 
 VERSION = "2"
 FORMATS = ("yes_no", "mcq_letter", "list_n", "numeric")
+
+
+class Targets(Strict):  # checked before the build (ffdata.manifest.check_builder_keys)
+    total: PositiveCount = 3000
+    formats: list[Literal[FORMATS]] = list(FORMATS)
+    numeric_sources: list[str] = ["gsm8k_train"]
+    mcq_sources: list[str] = ["arc_easy_train", "arc_challenge_train"]
+
+    def rows_asked(self) -> int:  # a set short of `total` is refused (check_shortfall)
+        return self.total
+
+
+TARGETS, OPTIONS, SOURCE_OPTIONS = Targets, Strict, SourceOptions  # it reads no options
 ASK = {
     "yes_no": (
         "Answer with Yes or No.",
