@@ -245,6 +245,12 @@ def _shortcuts(audits: list[Result]) -> list[str]:
     order = sorted(best.rows, key=lambda r: (r[c["ok"]] is None, -r[c["gain"]], r[:4]))
     ordered = Result(best.title, cols, order)
     out.append(_table(ordered, 60))
+    balance = _find(audits, "shortcuts", "Key balance")
+    if balance is not None and balance.rows:
+        out.append("<h3>Key balance per pool</h3>" + _note(balance.title.split("(", 1)[-1][:-1]))
+        ok = balance.columns.index("ok")
+        out.append(_table(Result(balance.title, balance.columns,
+                                 sorted(balance.rows, key=lambda r: r[ok] is None)), 60))  # fmt: skip
     return out
 
 
