@@ -13,6 +13,8 @@ decide that per name (tests check that every entry still names a table row, so n
 who-made-it item never offers them as a wrong answer (two correct options).
 """
 
+from functools import cache
+
 # countries whose English name takes "the" in running text
 COUNTRIES_WITH_THE = frozenset(
     {
@@ -107,10 +109,11 @@ def plural(n, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
-def _words(text: str) -> set[str]:
+@cache  # titles are compared pairwise: read each one once
+def _words(text: str) -> frozenset[str]:
     stop = {"the", "a", "an", "of", "in", "on", "and", "no", "to"}
     clean = "".join(ch if ch.isalnum() else " " for ch in text.casefold())
-    return {w for w in clean.split() if w not in stop}
+    return frozenset(w for w in clean.split() if w not in stop)
 
 
 def titles_clash(a: str, b: str) -> bool:
