@@ -53,11 +53,14 @@ def _bars(
         for y, v in zip(ys, values, strict=True):
             ax.text(v, y, f" {v:{fmt}}", va="center", fontsize=8)
     ax.set_yticks([j + (n - 1) * height / 2 for j in range(len(labels))], labels, fontsize=8)
-    ax.invert_yaxis()
+    # first label on top; limits hug the bars (the default 5% margin left empty bands on tall charts)
+    ax.set_ylim(len(labels) - 1 + n * height, -height)
     ax.set_title(title, fontsize=10, loc="left")
     ax.set_xlabel(xlabel, fontsize=9)
-    if n > 1:
-        ax.legend(fontsize=8)
+    top = max((v for vs in series.values() for v in vs), default=0)
+    ax.set_xlim(0, top * 1.12 or 1)  # room for the value labels
+    if n > 1:  # above the plot, beside the title: never over a bar
+        ax.legend(fontsize=8, loc="lower right", bbox_to_anchor=(1, 1), ncols=n, frameon=False)
     return _png(fig)
 
 
