@@ -21,8 +21,10 @@ from ffdata.generators.mcq import Candidate, near_numbers, pick
 
 @dataclass(frozen=True)
 class Relation:
-    ask: str  # forward question; {e} entity, {the_e} entity with "the" where names need it
-    which: str = ""  # reverse question ({v}, {a_v}: value with a/an); "" = not asked in reverse
+    # Phrasings, one picked per item: {e} entity, {the_e} with "the" where names need it, {a_e}
+    # with a/an; {v}, {a_v}, {the_v} the value likewise. Three or more, so no wording dominates.
+    ask: tuple[str, ...]  # forward: the answer is the value
+    which: tuple[str, ...] = ()  # reverse: the answer is the entity; () = not asked in reverse
     kind: str = "text"  # "text" | "year" (near years) | "count" (near small numbers)
     choices: tuple[str, ...] = ()  # the relation's full value set, when it is small and closed
     lo: int = 1  # bounds of a "count" relation's distractors
@@ -31,74 +33,155 @@ class Relation:
 
 RELATIONS: dict[str, Relation] = {
     # astronomy
-    "moon_of": Relation("{e} is a moon of which planet?", "Which of these is a moon of {v}?"),
+    "moon_of": Relation(
+        ("{e} is a moon of which planet?", "Which planet does the moon {e} orbit?",
+         "The moon {e} belongs to which planet?"),
+        ("Which of these is a moon of {v}?", "Which of these moons orbits {v}?",
+         "{v} has which of these moons?"),
+    ),
     "planet_position": Relation(
-        "Counting outward from the Sun, what is the position of {e} among the planets?",
-        "Which planet is the {v} planet from the Sun?",
+        ("Counting outward from the Sun, what is the position of {e} among the planets?",
+         "Where does {e} come in the order of the planets from the Sun?",
+         "In the order of planets from the Sun, which place does {e} take?"),
+        ("Which planet is the {v} planet from the Sun?",
+         "Counting from the Sun, which planet comes {v}?",
+         "Which planet is {v} in order of distance from the Sun?"),
     ),
     # biology
     "animal_group": Relation(
-        "To which group of animals does the {e} belong?", "Which of these animals is {a_v}?"
+        ("To which group of animals does the {e} belong?", "What kind of animal is the {e}?",
+         "The {e} is classified as which kind of animal?"),
+        ("Which of these animals is {a_v}?", "Which of these is {a_v}?",
+         "Which animal among these is {a_v}?"),
     ),
     # medicine and health
     "pathogen_type": Relation(
-        "What kind of pathogen causes {e}?", "Which of these illnesses is caused by {a_v}?"
+        ("What kind of pathogen causes {e}?", "{e} is caused by what kind of pathogen?",
+         "What type of infectious agent causes {e}?"),
+        ("Which of these illnesses is caused by {a_v}?", "Which of these infections does {a_v} cause?",
+         "{a_v} is the cause of which of these illnesses?"),
     ),
     "deficiency_of": Relation(
-        "A lack of which nutrient causes {e}?", "Which disease is caused by a lack of {v}?"
+        ("A lack of which nutrient causes {e}?", "{e} results from a deficiency of what?",
+         "Which deficiency leads to {e}?"),
+        ("Which disease is caused by a lack of {v}?", "A deficiency of {v} causes which disease?",
+         "Which condition results from too little {v}?"),
     ),
-    "organ_makes": Relation("Which organ of the human body produces {e}?"),
+    "organ_makes": Relation(
+        ("Which organ of the human body produces {e}?", "In the human body, {e} is made by which organ?",
+         "Which organ makes {e} in the human body?"),
+    ),
     # history, law and government
-    "event_year": Relation("In which year did {e} take place?", kind="year"),
-    "built_by": Relation("Which civilization built {e}?", "Which of these was built by the {v}?"),
+    "event_year": Relation(
+        ("In which year did {e} take place?", "When did {e} happen?",
+         "What year saw {e}?"),
+        kind="year",
+    ),
+    "built_by": Relation(
+        ("Which civilization built {e}?", "{e} was built by which civilization?",
+         "Who built {e}?"),
+        ("Which of these was built by the {v}?", "Which of these sites did the {v} build?",
+         "The {v} built which of these?"),
+    ),
     "headquarters": Relation(
-        "In which city is the headquarters of {the_e}?",
-        "Which of these organizations has its headquarters in {v}?",
+        ("In which city is the headquarters of {the_e}?", "Where does {the_e} have its headquarters?",
+         "{the_e} is headquartered in which city?"),
+        ("Which of these organizations has its headquarters in {v}?",
+         "Which of these organizations is based in {v}?",
+         "{v} is the seat of which of these organizations?"),
     ),
     # literature, music, art, philosophy
     "character_in": Relation(
-        "In which work does the character {e} appear?", "Which of these characters appears in {v}?"
+        ("In which work does the character {e} appear?", "{e} is a character in which work?",
+         "Which work features the character {e}?"),
+        ("Which of these characters appears in {v}?", "Which of these is a character in {v}?",
+         "{v} features which of these characters?"),
     ),
     "instrument_family": Relation(
-        "To which family of musical instruments does the {e} belong?",
-        "Which of these is {a_v} instrument?",
+        ("To which family of musical instruments does the {e} belong?",
+         "The {e} is part of which instrument family?",
+         "Which family of instruments is the {e} in?"),
+        ("Which of these is {a_v} instrument?", "Which of these instruments belongs to the {v} family?",
+         "Which of these counts as {a_v} instrument?"),
     ),
     "art_movement": Relation(
-        "With which art movement is {e} most closely associated?",
-        "Which of these artists is most closely associated with {v}?",
+        ("With which art movement is {e} most closely associated?",
+         "{e} is best known as an artist of which movement?",
+         "Which art movement is {e} chiefly linked with?"),
+        ("Which of these artists is most closely associated with {v}?",
+         "Which of these artists is a leading figure of {v}?",
+         "{v} is chiefly linked with which of these artists?"),
     ),
     "school_of": Relation(
-        "With which school of thought is {e} most closely associated?",
-        "Which of these thinkers is most closely associated with {v}?",
+        ("With which school of thought is {e} most closely associated?",
+         "{e} is a leading figure of which school of thought?",
+         "Which philosophical school is {e} chiefly linked with?"),
+        ("Which of these thinkers is most closely associated with {v}?",
+         "Which of these thinkers is a leading figure of {v}?",
+         "{v} is chiefly linked with which of these thinkers?"),
     ),
     # economics
     "currency_of": Relation(
-        "What is the currency of {the_e}?", "Which of these countries uses the {v}?"
+        ("What is the currency of {the_e}?", "Which currency is used in {the_e}?",
+         "What money does {the_e} use?"),
+        ("Which of these countries uses the {v}?", "The {v} is the currency of which of these countries?",
+         "Which of these countries has the {v} as its currency?"),
     ),
     # geography
     "state_capital": Relation(
-        "What is the capital of the U.S. state of {e}?", "{v} is the capital of which U.S. state?"
+        ("What is the capital of the U.S. state of {e}?", "Which city is the capital of {e}, a U.S. state?",
+         "The U.S. state of {e} has which capital?"),
+        ("{v} is the capital of which U.S. state?", "Which U.S. state has {v} as its capital?",
+         "Of which U.S. state is {v} the capital?"),
     ),
-    "located_in": Relation("In which country is {e}?", "Which of these is in {the_v}?"),
+    "located_in": Relation(
+        ("In which country is {e}?", "{e} is located in which country?",
+         "Which country is home to {e}?"),
+        ("Which of these is in {the_v}?", "Which of these landmarks is located in {the_v}?",
+         "A visitor to {the_v} could see which of these?"),
+    ),
     # chemistry
     "formula_of": Relation(
-        "What is the chemical formula of {e}?", "Which substance has the chemical formula {v}?"
+        ("What is the chemical formula of {e}?", "Which formula represents {e}?",
+         "How is {e} written as a chemical formula?"),
+        ("Which substance has the chemical formula {v}?", "{v} is the formula of which substance?",
+         "Which compound is written {v}?"),
     ),
     "element_block": Relation(
-        "In which block of the periodic table is {e}?",
+        ("In which block of the periodic table is {e}?", "{e} belongs to which block of the periodic table?",
+         "Which periodic-table block contains {e}?"),
         choices=("s-block", "p-block", "d-block", "f-block"),
     ),
-    "element_group": Relation("In which group of the periodic table is {e}?", kind="count"),
+    "element_group": Relation(
+        ("In which group of the periodic table is {e}?", "{e} sits in which group of the periodic table?",
+         "What is the group number of {e} in the periodic table?"),
+        kind="count",
+    ),
     # physics
-    "si_unit": Relation("What is the SI unit of {e}?", "Which quantity has the SI unit {v}?"),
+    "si_unit": Relation(
+        ("What is the SI unit of {e}?", "In SI units, {e} is measured in what?",
+         "Which SI unit is used for {e}?"),
+        ("Which quantity has the SI unit {v}?", "The {v} is the SI unit of which quantity?",
+         "What does the SI unit called the {v} measure?"),
+    ),
     # mathematics
     "polygon_sides": Relation(
-        "How many sides does {a_e} have?", "Which polygon has {v} sides?", kind="count", lo=3
+        ("How many sides does {a_e} have?", "What is the number of sides of {a_e}?",
+         "{a_e} has how many sides?"),
+        ("Which polygon has {v} sides?", "What is a polygon with {v} sides called?",
+         "A polygon with exactly {v} sides is called what?"),
+        kind="count",
+        lo=3,
     ),
     "solid_faces": Relation(
-        "How many faces does {a_e} have?", "Which Platonic solid has {v} faces?", kind="count", lo=4
+        ("How many faces does {a_e} have?", "What is the number of faces of {a_e}?",
+         "{a_e} has how many faces?"),
+        ("Which Platonic solid has {v} faces?", "What is the Platonic solid with {v} faces called?",
+         "A Platonic solid with exactly {v} faces is called what?"),
+        kind="count",
+        lo=4,
     ),
-}
+}  # fmt: skip
 
 # Table -> subject area (the `subject` label of every item drawn from it).
 KNOWLEDGE_TABLES = {
@@ -146,8 +229,12 @@ def _the(name: str) -> str:
     return f"the {name}" if name in THE_NAMES else name
 
 
-def _fill(template: str, e: str = "", v: str = "") -> str:
-    return template.format(e=e, the_e=_the(e), a_e=_a(e), v=v, a_v=_a(v), the_v=_the(v))
+def _fill(phrasings: tuple[str, ...], rng, e: str = "", v: str = "") -> str:
+    """One of the phrasings (seeded), filled in; a sentence starts with a capital letter."""
+    text = rng.choice(phrasings).format(
+        e=e, the_e=_the(e), a_e=_a(e), v=v, a_v=_a(v), the_v=_the(v)
+    )
+    return text[0].upper() + text[1:]
 
 
 def fact_id(table: str, row: int, family: str = "row") -> str:
@@ -220,7 +307,7 @@ def forward(tables, seed, table: str) -> Iterator[Candidate]:
             # a closed value set (the four blocks) is asked as it is
             options = rel.choices or [v for v in values[r["relation"]] if not _alike(v, r["value"])]
             d = pick(r["value"], options, rng)
-        q = _fill(rel.ask, e=r["entity"])
+        q = _fill(rel.ask, _rng(seed, "subject_phrase", table, r["_row"]), e=r["entity"])
         yield _cand(table, r, r["relation"], q, r["value"], d, "row")
 
 
@@ -242,7 +329,7 @@ def reverse(tables, seed, table: str) -> Iterator[Candidate]:
         others = [o for o in others if o.casefold() not in same]
         rng = _rng(seed, "subject_which", table, r["_row"])
         d = pick(r["entity"], others, rng)
-        q = _fill(rel.which, v=r["value"])
+        q = _fill(rel.which, _rng(seed, "subject_which_phrase", table, r["_row"]), v=r["value"])
         yield _cand(table, r, r["relation"] + "_which", q, r["entity"], d, "row")
 
 
@@ -254,7 +341,12 @@ def _ordinal(n: int) -> str:
 def person_century(tables, seed, column: str) -> Iterator[Candidate]:
     """ "In which century was Jane Austen born?" from persons.csv (born/died years). Years
     ending in 00 are left out: whether 1900 is in the 19th or the 20th century is a convention."""
-    verb = {"born": "was {e} born", "died": "did {e} die"}[column]
+    phrasings = {
+        "born": ("In which century was {e} born?", "{e} was born in which century?",
+                 "During which century was {e} born?"),
+        "died": ("In which century did {e} die?", "{e} died in which century?",
+                 "During which century did {e} die?"),
+    }[column]  # fmt: skip
     for r in tables["persons"].rows:
         year = r[column]
         if not year or year % 100 == 0:
@@ -263,7 +355,7 @@ def person_century(tables, seed, column: str) -> Iterator[Candidate]:
         rng = _rng(seed, "century", column, r["_row"])
         near = near_numbers(century, rng, spread=3, lo=1, rank=r["_row"] % 4)
         d = [f"{_ordinal(c)} century" for c in near]
-        q = f"In which century {verb.format(e=r['name'])}?"
+        q = _fill(phrasings, _rng(seed, "century_phrase", column, r["_row"]), e=r["name"])
         c = _cand("persons", r, f"{column}_century", q, f"{_ordinal(century)} century", d, column)
         c.category = "history"
         c.meta["fact_entity"] = r["name"]
@@ -280,7 +372,12 @@ def country_in(tables, seed) -> Iterator[Candidate]:
         rng = _rng(seed, "country_in", r["_row"])
         others = [x["country"] for x in rows if x["continent"] != r["continent"]]
         d = pick(r["country"], others, rng)
-        q = f"Which of these countries is in {r['continent']}?"
+        q = _fill(
+            ("Which of these countries is in {v}?", "Which of these countries lies in {v}?",
+             "Which of these is a country in {v}?"),
+            _rng(seed, "country_in_phrase", r["_row"]),
+            v=r["continent"],
+        )  # fmt: skip
         c = _cand("countries", r, "country_in", q, r["country"], d, "continent")
         c.category = "geography"
         c.meta["fact_entity"] = r["country"]
@@ -293,7 +390,13 @@ def element_period(tables, seed) -> Iterator[Candidate]:
         rng = _rng(seed, "element_period", r["_row"])
         # periods above 7 do not exist, which makes them wrong, not implausible
         d = [str(x) for x in near_numbers(r["period"], rng, spread=3, lo=1, rank=r["_row"] % 4)]
-        q = f"In which period of the periodic table is {r['name'].lower()}?"
+        q = _fill(
+            ("In which period of the periodic table is {e}?",
+             "{e} is in which period of the periodic table?",
+             "Which period (row) of the periodic table contains {e}?"),
+            _rng(seed, "period_phrase", r["_row"]),
+            e=r["name"].lower(),
+        )  # fmt: skip
         c = _cand("elements", r, "period_of", q, r["period"], d, "period")
         c.category = "chemistry"
         c.meta["fact_entity"] = r["name"]
