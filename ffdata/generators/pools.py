@@ -1,8 +1,9 @@
 """Named pools of candidate items: what a manifest quota (`targets.<block>.<pool>: n`) draws from.
 
 A pool yields (source name, source row, Candidate) in a deterministic order; the builder
-shuffles it with the set seed, skips questions already used anywhere in the build, and takes
-what its quota asks. `source` is the manifest source the item is charged to (a table, a JSONL
+shuffles it with the set seed (an `ordered` pool keeps its order: yes/no pools interleave true and
+false statements so that any quota is balanced), skips questions already used anywhere in the
+build, and takes what its quota asks. `source` is the manifest source the item is charged to (a table, a JSONL
 file, a hub dataset or a generator), so the build record reconciles per source.
 """
 
