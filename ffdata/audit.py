@@ -32,6 +32,7 @@ from ffdata.sets import (
     BUILD_RECORD,
     duckdb_path,
     duckdb_paths,
+    glob_escape,
     latest_fingerprint,
     list_sets,
 )
@@ -397,9 +398,9 @@ def _lock_down(con, built_sets) -> None:
         paths = [*built.shard_paths(), built.dropped_path()]
         paths.append(built.storage.fetch(f"{built.prefix}/{BUILD_RECORD}"))
         for p in filter(None, paths):  # as the views name them, and with links resolved
-            folders.update(
-                f"{Path(q).parent.as_posix().rstrip('/')}/" for q in (p, Path(p).resolve())
-            )
+            for q in (p, Path(p).resolve()):
+                folder = f"{Path(q).parent.as_posix().rstrip('/')}/"
+                folders.update((folder, glob_escape(folder)))  # views name escaped paths
     if folders:
         listed = ", ".join(_literal(f) for f in sorted(folders))
         con.execute(f"SET allowed_directories = [{listed}]")

@@ -490,11 +490,15 @@ def open_set(root, ref: str) -> BuiltSet:
     return named[-1]
 
 
+def glob_escape(path: str | Path) -> str:
+    """The path as a DuckDB glob that matches only itself: DuckDB globs `*`, `?` and `[` in
+    file names (a root `a*` would also read `ab/`), so each is bracketed."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in Path(path).as_posix())
+
+
 def duckdb_path(path: str | Path) -> str:
-    """A path as a DuckDB SQL string literal that DuckDB reads as that one file: DuckDB globs
-    `*`, `?` and `[` in file names (a root `a*` would also read `ab/`), so each is bracketed."""
-    text = "".join(f"[{c}]" if c in "*?[" else c for c in Path(path).as_posix())
-    return "'" + text.replace("'", "''") + "'"
+    """A path as a DuckDB SQL string literal that DuckDB reads as that one file."""
+    return "'" + glob_escape(path).replace("'", "''") + "'"
 
 
 def duckdb_paths(paths) -> str:
