@@ -40,8 +40,6 @@ class Quarantined:
 _BAD_TEXT = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
 )
-
-
 _C0 = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
 
 
@@ -85,13 +83,15 @@ def screen(row, max_bytes: int, max_depth: int, size: int | None = None) -> Quar
                 if size is None:
                     total += len(node) if node.isascii() else len(node.encode("utf-8"))
             continue
-        for key, value in reversed(items):  # reversed: the first bad field in row order wins
-            name = f"{path}.{key}" if path else str(key)
+        named = [(f"{path}.{key}" if path else str(key), key, value) for key, value in items]
+        for name, key, _ in named:
             if isinstance(key, str) and (m := _bad_char(key)) is not None:
+                shown = _BAD_TEXT.sub(lambda c: f"\\u{ord(c.group()):04x}", name)  # printable
                 return Quarantined(
-                    _text_reason(m.group()), f"{name}: a key holds U+{ord(m.group()):04X}"
+                    _text_reason(m.group()), f"{shown}: a key holds U+{ord(m.group()):04X}"
                 )
-            stack.append((value, name, depth + 1))
+        # pushed in reverse: popped in row order, so the first bad field is the one named
+        stack.extend((value, name, depth + 1) for name, _, value in reversed(named))
     if total > max_bytes:
         return Quarantined("too_large", f"{total:,} bytes > {max_bytes:,} (max_row_bytes)")
     return None

@@ -452,3 +452,12 @@ def test_hub_rows_are_screened_like_file_rows(tmp_path):
     assert rows[1] == (1, Quarantined("control_char", "chosen: U+0000 at character 3"))
     with pytest.raises(FFDataError, match=r"source 'pairs' \(o/pairs\) row 1: control_char"):
         list(open_source(spec, tmp_path)[1])
+
+
+def test_a_hostile_key_is_quarantined_and_named_printably(tmp_path):
+    rows = [distinct(0), {**distinct(1), "x\ud800": 1}, {**distinct(2), "y\x00": 1}]
+    built, _ = build_set("dpo_v1", dpo_project(tmp_path, rows), str(tmp_path / "root"), quiet=True)
+    assert dropped(built) == {
+        1: ("invalid_unicode", "x\\ud800: a key holds U+D800"),
+        2: ("control_char", "y\\u0000: a key holds U+0000"),
+    }
