@@ -11,7 +11,7 @@ from ffdata.errors import FFDataError
 from ffdata.manifest import parse_manifest
 from ffdata.pretrain.config import load_config
 from ffdata.pretrain.format import TokenShardWriter, check_shard, read_tokens
-from ffdata.pretrain.mixer import plan_mix
+from ffdata.pretrain.planner import plan_mix
 from ffdata.pretrain.sample import PROJECT
 from ffdata.pretrain.steps import TokenizeToShards
 from ffdata.tokenizer import EOT_ID, hf_tokenizer

@@ -209,3 +209,23 @@ def test_a_source_with_share_or_weight_0_is_downsampled_to_nothing_and_recorded(
     assert len(news) == rec["read"]
     assert "downsampled" in {d["reason"] for d in news}
     assert s.record["counts"]["tokens_by_source"].get("news", 0) == 0
+
+
+def test_the_out_of_core_plan_is_the_in_memory_plan_byte_for_byte(built, tmp_path):
+    """The build planned with DuckDB (planner.plan_mix); the in-memory planner it replaced writes
+    the same plan files from the same sidecars."""
+    from ffdata.pretrain import mixer, planner
+
+    base, manifest, _ = built
+    work = next((base / "root" / "pretrain" / "_work").iterdir())  # keep_work: true
+    cfg = load_config(load_manifest(manifest))
+    old = mixer.plan_mix_in_memory(cfg, work / "tokens", tmp_path / "old")
+    new = planner.plan_mix(cfg, work / "tokens", tmp_path / "new", memory_limit="100MB")
+    assert new == old and old["shards"] > 1
+    assert old["sources"]["news"]["downsampled_docs"] > 0
+    files = sorted(p.name for p in (work / "plan").iterdir())
+    assert files == sorted(p.name for p in (tmp_path / "old").iterdir())
+    for name in files:
+        data = (tmp_path / "old" / name).read_bytes()
+        assert (tmp_path / "new" / name).read_bytes() == data, name
+        assert (work / "plan" / name).read_bytes() == data, name  # what the build used

@@ -9,6 +9,10 @@ For each source with target T and A tokens left after filtering and dedup:
 - r above `max_repeat` is an error that says what to change.
 The final order sorts every selected (document, copy) by a second key, which spreads repeats
 through the whole set; shards are cut at `tokens_per_shard` without splitting a document.
+
+A build plans with ffdata.pretrain.planner.plan_mix: these rules out of core, in DuckDB under
+a memory limit. `plan_mix_in_memory` here is the reference it must equal byte for byte (tests,
+bench/pretrain_plan.py); it holds every document in memory (~215 B each).
 """
 
 import json
@@ -69,7 +73,7 @@ def _fill(lengths: np.ndarray, order: np.ndarray, need: int, slack: int) -> np.n
     return np.array(taken, np.int64)
 
 
-def plan_mix(cfg: PretrainConfig, tokens_dir: Path, plan_dir: Path) -> dict:
+def plan_mix_in_memory(cfg: PretrainConfig, tokens_dir: Path, plan_dir: Path) -> dict:
     """Read the tokenized sidecars, choose the mix, write one plan file per final shard."""
     sidecars = sorted(Path(tokens_dir).glob("*.parquet"))
     cols = ["doc_id", "source", "module", "source_row", "shard", "offset", "length"]

@@ -8,7 +8,7 @@ rerun, so a killed build picks up where it stopped):
  3. url_sig, url_find              URL exact dedup, on what survives 2
  4. minhash_sig, _buckets, _cluster  MinHash near-dup dedup (datatrove's four stages)
  5. tokenize          filtered docs -> exact/URL/MinHash filters -> uint16 shards + sidecars
- 6. plan (in the driver)           hash-based mix to the token targets
+ 6. plan (in the driver)           hash-based mix to the token targets (DuckDB, out of core)
  7. write             final shards from the plan
 
 Dedup runs across all sources together (FineWeb-EDU is a subset of FineWeb, the 10BT sample a
@@ -43,7 +43,8 @@ from datatrove.pipeline.writers import JsonlWriter
 from ffdata.errors import FFDataError
 from ffdata.pretrain.config import PretrainConfig
 from ffdata.pretrain.filters import check_downloads, make_filters
-from ffdata.pretrain.mixer import PLAN_SUMMARY, MixShardWriter, plan_mix
+from ffdata.pretrain.mixer import PLAN_SUMMARY, MixShardWriter
+from ffdata.pretrain.planner import plan_mix
 from ffdata.pretrain.sources import make_reader
 from ffdata.pretrain.steps import (
     CheckMalformed,
@@ -150,15 +151,28 @@ class Pipeline:
         pause_hook(name)
 
     def _wait(self, executor, name: str) -> None:
-        """Slurm's run() only submits: wait until every task has its completion file."""
+        """Slurm's run() only submits: wait until every task has its completion file. Local and
+        Ray runs return when their tasks have ended: an incomplete task there is a failure."""
         poll = int(self.cfg.executor.get("poll_seconds", 30))
         while incomplete := executor.get_incomplete_ranks():
-            if self.cfg.executor["kind"] == "local":
+            if self.cfg.executor["kind"] != "slurm":
                 raise FFDataError(
                     f"stage {name}: {len(incomplete)} tasks did not complete "
                     f"(see {executor.logging_dir.path}/logs)"
                 )
             time.sleep(poll)
+
+    def _connect_ray(self) -> None:
+        """Join the Ray cluster: $RAY_ADDRESS, else the one `ray start` made on this node, else
+        a new local one. Tasks run in the cluster's worker processes, whose environment is the
+        cluster's, not this shell's: ffdata and hub settings (work dir, offline mode, token,
+        test hooks) travel with the job."""
+        import ray
+
+        if ray.is_initialized():
+            return
+        env = {k: v for k, v in os.environ.items() if k.startswith(("FFDATA_", "HF_"))}
+        ray.init(runtime_env={"env_vars": env}, log_to_driver=not self.quiet)
 
     def _preload(self) -> None:
         """Local executor: load spaCy and the decontamination index once, here, so the forked
@@ -176,11 +190,12 @@ class Pipeline:
     def filtered_reader(self):
         return JsonlReader(self.p("filtered"), recursive=True, add_file_path=False)
 
-    def run_all(self) -> dict:
+    def stages(self, words) -> list[tuple[str, list, int]]:
+        """The datatrove stages before the plan, in order: (name, pipeline steps, tasks). Built
+        up front, so the executors a run would launch can be inspected (tests check the Slurm
+        scripts of the full manifest this way) without running anything."""
         cfg = self.cfg
-        check_downloads(cfg.filters)
-        words = FastSpacyWords()  # one per pipeline: the filters share its warm state
-        self._preload()
+        out = []
         for src in cfg.sources:
             dropped = self.p("dropped", "filter", src.name)
             steps = [
@@ -202,33 +217,32 @@ class Pipeline:
             steps.append(
                 JsonlWriter(self.p("filtered", src.name), output_filename="${rank}.jsonl.gz")
             )
-            self.run_stage(f"filter/{src.name}", steps, src.tasks)
-        pause_hook("filter")
+            out.append((f"filter/{src.name}", steps, src.tasks))
 
         n = self.dedup_tasks
         head: list = []  # the dedup filters a later stage re-applies (without exclusion writers)
         if cfg.dedup["exact"]:
-            self.run_stage("exact_sig", [self.filtered_reader(),
-                           ExactDedupSignature(self.p("dedup", "exact_sig"), EXACT, self.finders)], n)  # fmt: skip
-            self.run_stage("exact_find", [ExactFindDedups(self.p("dedup", "exact_sig"),
-                           self.p("dedup", "exact_dups"), EXACT)], self.finders)  # fmt: skip
+            out.append(("exact_sig", [self.filtered_reader(),
+                        ExactDedupSignature(self.p("dedup", "exact_sig"), EXACT, self.finders)], n))  # fmt: skip
+            out.append(("exact_find", [ExactFindDedups(self.p("dedup", "exact_sig"),
+                        self.p("dedup", "exact_dups"), EXACT)], self.finders))  # fmt: skip
             head.append(
                 ("exact", lambda w: ExactDedupFilter(self.p("dedup", "exact_dups"), EXACT, w))
             )
         if cfg.dedup["url"]:
-            self.run_stage("url_sig", [self.filtered_reader(), *[f(None) for _, f in head],
-                           ExactDedupSignature(self.p("dedup", "url_sig"), URL, self.finders)], n)  # fmt: skip
-            self.run_stage("url_find", [ExactFindDedups(self.p("dedup", "url_sig"),
-                           self.p("dedup", "url_dups"), URL)], self.finders)  # fmt: skip
+            out.append(("url_sig", [self.filtered_reader(), *[f(None) for _, f in head],
+                        ExactDedupSignature(self.p("dedup", "url_sig"), URL, self.finders)], n))  # fmt: skip
+            out.append(("url_find", [ExactFindDedups(self.p("dedup", "url_sig"),
+                        self.p("dedup", "url_dups"), URL)], self.finders))  # fmt: skip
             head.append(("url", lambda w: ExactDedupFilter(self.p("dedup", "url_dups"), URL, w)))
         if self.minhash:
             mh = self.minhash
-            self.run_stage("minhash_sig", [self.filtered_reader(), *[f(None) for _, f in head],
-                           MinhashDedupSignature(self.p("dedup", "mh_sigs"), mh, language=words)], n)  # fmt: skip
-            self.run_stage("minhash_buckets", [MinhashDedupBuckets(self.p("dedup", "mh_sigs"),
-                           self.p("dedup", "mh_buckets"), config=mh)], mh.num_buckets)  # fmt: skip
-            self.run_stage("minhash_cluster", [MinhashDedupCluster(self.p("dedup", "mh_buckets"),
-                           self.p("dedup", "mh_remove"), config=mh)], 1)  # fmt: skip
+            out.append(("minhash_sig", [self.filtered_reader(), *[f(None) for _, f in head],
+                        MinhashDedupSignature(self.p("dedup", "mh_sigs"), mh, language=words)], n))  # fmt: skip
+            out.append(("minhash_buckets", [MinhashDedupBuckets(self.p("dedup", "mh_sigs"),
+                        self.p("dedup", "mh_buckets"), config=mh)], mh.num_buckets))  # fmt: skip
+            out.append(("minhash_cluster", [MinhashDedupCluster(self.p("dedup", "mh_buckets"),
+                        self.p("dedup", "mh_remove"), config=mh)], 1))  # fmt: skip
             head.append(
                 (
                     "minhash",
@@ -242,7 +256,21 @@ class Pipeline:
                 make(DroppedRows(self.p("dropped", "dedup", kind), f"duplicate:{kind}"))
             )
         tokenize.append(TokenizeToShards(self.p("tokens"), batch_size=cfg.tokenize_batch))
-        self.run_stage("tokenize", tokenize, n)
+        out.append(("tokenize", tokenize, n))
+        return out
+
+    def run_all(self) -> dict:
+        cfg = self.cfg
+        check_downloads(cfg.filters)
+        words = FastSpacyWords()  # one per pipeline: the filters share its warm state
+        self._preload()
+        if cfg.executor["kind"] == "ray":
+            self._connect_ray()
+        stages = self.stages(words)
+        for i, (name, steps, tasks) in enumerate(stages):
+            self.run_stage(name, steps, tasks)
+            if name.startswith("filter/") and not stages[i + 1][0].startswith("filter/"):
+                pause_hook("filter")
 
         plan_dir = self.work / "plan"
         if (plan_dir / PLAN_SUMMARY).exists():

@@ -51,12 +51,14 @@ def _dropped_row(self, doc: Document) -> dict:
 
 
 def pause_hook(stage: str) -> None:
-    """Test hook: with FFDATA_TEST_PAUSE_AFTER=<stage>, write the stage's name to the file
-    $FFDATA_TEST_PAUSE_MARKER and sleep, so a test can kill the build at a known point."""
+    """Test hook: with FFDATA_TEST_PAUSE_AFTER=<stage>, write the stage's name and the pausing
+    process's id to the file $FFDATA_TEST_PAUSE_MARKER and sleep, so a test can kill the build
+    at a known point (and see that the paused process goes with it)."""
     if os.environ.get("FFDATA_TEST_PAUSE_AFTER") == stage:
         marker = os.environ.get("FFDATA_TEST_PAUSE_MARKER")
-        if marker:
-            Path(marker).write_text(stage)
+        if marker:  # written whole, then renamed: a reader never sees half of it
+            Path(f"{marker}.tmp").write_text(f"{stage} {os.getpid()}")
+            os.replace(f"{marker}.tmp", marker)
         time.sleep(600)
 
 

@@ -56,6 +56,9 @@ class FastSpacyWords(WordTokenizer):
 
     def __setstate__(self, state):
         self.__init__(state["language"], state["reset_docs"])
+        # Unpickled where tasks start (a Ray actor, a Slurm job): load spaCy there once, so the
+        # processes it forks for its ranks inherit it instead of each loading their own.
+        preload(self.language)
 
     def _get_nlp(self):
         self._calls += 1
