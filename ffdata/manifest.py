@@ -10,11 +10,20 @@ the build instead of shaping it; `check_shortfall` refuses a set with fewer rows
 targets ask (TARGETS.rows_asked).
 """
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ffdata.errors import FFDataError
 
@@ -95,6 +104,14 @@ class OutputSpec(Strict):
     path: str  # layout path under the storage root, e.g. "repair" or "sft/shards_v2"
     rows_per_shard: PositiveCount = 50_000
     root: str | None = None  # default storage root; the CLI's --root wins
+
+    @field_validator("path")
+    @classmethod
+    def _inside_the_root(cls, path: str) -> str:
+        parts = path.split("/")
+        if not all(re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", p) for p in parts):
+            raise ValueError("must be folder names under the storage root (no '..', '/', '*')")
+        return path
 
 
 class DecontamSpec(Strict):

@@ -147,3 +147,10 @@ def test_python_yaml_tags_are_refused_and_never_run(tmp_path):
     with pytest.raises(FFDataError, match=rf"{p}: YAML error: could not determine a constructor"):
         load_manifest(p)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("path", ["../../escaped", "/abs", "a/../b", "sets/*", "a//b", ""])
+def test_output_path_stays_under_the_storage_root(tmp_path, path):
+    p = write(tmp_path, BASE.replace("  path: demo", f'  path: "{path}"'))
+    with pytest.raises(FFDataError, match="output.path: Value error, must be folder names"):
+        load_manifest(p)
