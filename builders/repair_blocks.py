@@ -14,7 +14,7 @@ Each pool is shuffled with the set seed, every question is used at most once in 
 every item passes decontamination (ctx.keep_batch), and a pool that runs dry is an error naming it
 and the shortfall. Every candidate a table or generator produces is counted (ctx.generated) and
 ends up kept or dropped with a reason. MCQ answers take their letters from an exactly balanced,
-seeded sequence per block.
+seeded sequence per pool.
 """
 
 import random
@@ -168,13 +168,23 @@ class Drawer:
         self.val_facts: dict[tuple, set[str]] = defaultdict(set)  # (table, row) -> families
         self.skipped: Counter = Counter()
         self.subjects: Counter = Counter()  # (part, block, subject) -> items kept
-        self.letters: dict[tuple[str, str], list[str]] = {}
+        # A shuffled, exactly balanced letter sequence per pool (so no letter is a shortcut in
+        # any pool); the remainders go to the letters the block has used least, so the block as
+        # a whole stays balanced to one item.
+        self.letters: dict[tuple[str, str, str], list[str]] = {}
         for block in TRAIN_BLOCKS:
-            n_train = sum(n for p, n in q[block].items() if pools.POOLS[p].mcq)
-            n_val = sum(n for (b, p), n in val.items() if b == block and pools.POOLS[p].mcq)
-            for part, n in ((block, n_train), ("validation", n_val)):
-                rng = random.Random(f"{self.seed}:letters:{part}:{block}")
-                self.letters[(part, block)] = mcq.balanced_letters(n, rng)
+            for part in (block, "validation"):
+                counts = Counter({letter: 0 for letter in "ABCD"})
+                for pool_name, n_train in q[block].items():
+                    if not pools.POOLS[pool_name].mcq:
+                        continue
+                    n = val.get((block, pool_name), 0) if part == "validation" else n_train
+                    rng = random.Random(f"{self.seed}:letters:{part}:{block}:{pool_name}")
+                    order = sorted("ABCD", key=lambda x: (counts[x], rng.random()))
+                    seq = [x for x in "ABCD" for _ in range(n // 4)] + order[: n % 4]
+                    rng.shuffle(seq)
+                    counts.update(seq)
+                    self.letters[(part, block, pool_name)] = seq
 
     def eligible(self, item) -> bool:
         """May this item be held out? Not if a set named in validation_excludes reads it."""
@@ -212,9 +222,9 @@ class Drawer:
             "facts": subjects.facts_of(pool_name, c),
         }
         if c.is_mcq:
-            letters = self.letters[(part, block)]
+            letters = self.letters[(part, block, pool_name)]
             if not letters:
-                raise FFDataError(f"internal: no MCQ letters left for {part}/{block}")
+                raise FFDataError(f"internal: no MCQ letters left for {part}/{block}/{pool_name}")
             instruction, response, options = mcq.render(c, letters.pop())
             meta.update(options=options, answer=response, correct=c.answer)
         else:
@@ -277,7 +287,7 @@ class Drawer:
                             table, r, family = f.rsplit(":", 2)
                             self.val_facts[(table, r)].add(family)
                 elif c.is_mcq:
-                    self.letters[(part, block)].append(rec["response"])
+                    self.letters[(part, block, pool_name)].append(rec["response"])
         if got < n:
             what = "validation" if part == "validation" else "train"
             raise FFDataError(

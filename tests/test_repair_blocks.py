@@ -402,3 +402,17 @@ def test_validation_excludes_names_sets_whose_rows_are_never_held_out(project):
         FFDataError, match=r"options.validation_excludes: no manifest .*no_such_set"
     ):
         build_set("repair_blocks", path, root=str(tmp / "bad"), quiet=True)
+
+
+def test_letters_exactly_balanced_in_every_pool(full):
+    """Each pool's answer letters differ by at most one item between A-D (a per-block sequence
+    left 30%+ of one letter in small pools: a most-frequent-letter shortcut)."""
+    _, rows = full
+    by_pool = defaultdict(Counter)
+    for r in rows:
+        if r["format"] == "mcq_letter":
+            m = json.loads(r["meta"])
+            by_pool[(m["part"], m["pool"])][r["response"]] += 1
+    for key, counts in by_pool.items():
+        n = [counts[x] for x in "ABCD"]
+        assert max(n) - min(n) <= 1, (key, counts)

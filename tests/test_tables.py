@@ -167,3 +167,25 @@ def test_unknown_relation_and_long_misconception_answer_are_rejected(tmp_path, t
     broken = {"misconceptions": load_table("misconceptions", path)}
     with pytest.raises(FFDataError, match=r"misconceptions.csv:2: field 'answer'"):
         list(misconceptions.items(broken, 1))
+
+
+def test_subject_keys_are_not_told_apart_by_rank_or_length(tables):
+    """Over each knowledge table: the numeric key's rank among the sorted options is spread
+    evenly, and the key is the shortest or the longest option about as often as chance."""
+    from collections import Counter
+
+    from ffdata.generators import subjects
+
+    ranks = Counter()
+    for c in subjects.forward(tables, 1313, "element_groups"):
+        if c.meta["template"] == "element_group":
+            ranks[sorted(int(x) for x in [c.answer, *c.distractors]).index(int(c.answer))] += 1
+    assert max(ranks.values()) - min(ranks.values()) <= 1, ranks
+    for name in ("currencies", "biology", "schools", "us_states", "compounds"):
+        items = [c for c in subjects.forward(tables, 1313, name)]
+        shortest = longest = 0.0
+        for c in items:
+            lengths = [len(o) for o in [c.answer, *c.distractors]]
+            shortest += (len(c.answer) == min(lengths)) / lengths.count(min(lengths))
+            longest += (len(c.answer) == max(lengths)) / lengths.count(max(lengths))
+        assert shortest / len(items) <= 0.30 and longest / len(items) <= 0.30, name

@@ -281,13 +281,74 @@ def _alike(option: str, answer: str) -> bool:
     return a in b or b in a or SequenceMatcher(None, a, b).ratio() >= 0.6
 
 
-def _near(value: str, rel: Relation, rng, nth: int) -> list[str]:
-    """Nearby numbers; the key's rank among the options rotates item by item, so a pool's keys
-    are not mostly the largest or the middle option."""
+class Ranks:
+    """The key's rank among its sorted numeric options (how many distractors fall below it),
+    spread evenly over a pool: each item takes the least used rank it can have. A key at the
+    bottom of its range (group 1, period 1) can only be the smallest option; the others make
+    up for it, so no rank is a shortcut."""
+
+    def __init__(self, k: int = 3):
+        self.used = [0] * (k + 1)
+
+    def take(self, value: int, lo: int, hi: int | None = None) -> int:
+        top = min(len(self.used) - 1, value - lo)
+        bottom = 0 if hi is None else max(0, len(self.used) - 1 - (hi - value))
+        return self.between(bottom, top)
+
+    def between(self, bottom: int, top: int) -> int:
+        rank = min(range(bottom, top + 1), key=lambda r: (self.used[r], r))
+        self.used[rank] += 1
+        return rank
+
+
+def _sides(answer: str, values) -> tuple[list[str], list[str]]:
+    """Distinct other values shorter and longer than the key (same length and alike: neither)."""
+    seen, shorter, longer = {answer.casefold()}, [], []
+    for v in values:
+        if v.casefold() in seen or _alike(v, answer):
+            continue
+        seen.add(v.casefold())
+        if len(v) != len(answer):
+            (shorter if len(v) < len(answer) else longer).append(v)
+    return shorter, longer
+
+
+def length_ranks(answers: list[str], values) -> list[int | None]:
+    """For each key, how many of its three distractors are shorter: spread as evenly as each
+    key allows, the most constrained keys first ("bird" can only be the shortest animal
+    group), so neither the shortest nor the longest option is a shortcut. None: too few values
+    on a side, any three will do."""
+    ranges = []
+    for a in answers:
+        shorter, longer = _sides(a, values)
+        ranges.append((max(0, 3 - len(longer)), min(3, len(shorter))))
+    ranks, out = Ranks(), [None] * len(answers)
+    for i in sorted(range(len(answers)), key=lambda i: (ranges[i][1] - ranges[i][0], i)):
+        bottom, top = ranges[i]
+        if bottom <= top:
+            out[i] = ranks.between(bottom, top)
+    return out
+
+
+def _by_length(answer: str, values, rng, rank: int | None) -> list[str]:
+    """Three distractors, `rank` of them shorter than the key and the rest longer."""
+    if rank is None:
+        return pick(answer, [v for v in values if not _alike(v, answer)], rng)
+    shorter, longer = _sides(answer, values)
+    rng.shuffle(shorter)
+    rng.shuffle(longer)
+    out = shorter[:rank] + longer[: 3 - rank]
+    rng.shuffle(out)
+    return out
+
+
+def _near(value: str, rel: Relation, rng, ranks: Ranks) -> list[str]:
+    """Nearby numbers, the key at the rank `ranks` gives it."""
     n = int(value)
     if rel.kind == "year":
-        return [str(x) for x in near_numbers(n, rng, spread=15, lo=1, rank=nth % 4)]
-    return [str(x) for x in near_numbers(n, rng, spread=3, lo=rel.lo, hi=rel.hi, rank=nth % 4)]
+        return [str(x) for x in near_numbers(n, rng, spread=15, lo=1, rank=ranks.take(n, 1))]
+    rank = ranks.take(n, rel.lo, rel.hi)
+    return [str(x) for x in near_numbers(n, rng, spread=3, lo=rel.lo, hi=rel.hi, rank=rank)]
 
 
 def forward(tables, seed, table: str) -> Iterator[Candidate]:
@@ -296,17 +357,23 @@ def forward(tables, seed, table: str) -> Iterator[Candidate]:
     values: dict[str, list[str]] = {}
     for r in rows:
         values.setdefault(r["relation"], []).append(r["value"])
-    asked: dict[str, int] = {}  # items per relation so far: rotates the numeric key's rank
+    ranks: dict[str, Ranks] = {}  # per relation
+    by_length = {}  # row -> how many distractors are shorter than its key
+    for relation, vals in values.items():
+        rel_rows = [r for r in rows if r["relation"] == relation]
+        for r, k in zip(rel_rows, length_ranks([r["value"] for r in rel_rows], vals), strict=True):
+            by_length[r["_row"]] = k
     for r in rows:
         rel = _relation(table, r)
         rng = _rng(seed, "subject_ask", table, r["_row"])
-        nth = asked[r["relation"]] = asked.get(r["relation"], -1) + 1
         if rel.kind in ("year", "count"):
-            d = _near(r["value"], rel, rng, nth)
+            d = _near(r["value"], rel, rng, ranks.setdefault(r["relation"], Ranks()))
         else:
             # a closed value set (the four blocks) is asked as it is
-            options = rel.choices or [v for v in values[r["relation"]] if not _alike(v, r["value"])]
-            d = pick(r["value"], options, rng)
+            if rel.choices:
+                d = pick(r["value"], rel.choices, rng)
+            else:
+                d = _by_length(r["value"], values[r["relation"]], rng, by_length[r["_row"]])
         q = _fill(rel.ask, _rng(seed, "subject_phrase", table, r["_row"]), e=r["entity"])
         yield _cand(table, r, r["relation"], q, r["value"], d, "row")
 
@@ -347,13 +414,14 @@ def person_century(tables, seed, column: str) -> Iterator[Candidate]:
         "died": ("In which century did {e} die?", "{e} died in which century?",
                  "During which century did {e} die?"),
     }[column]  # fmt: skip
+    ranks = Ranks()
     for r in tables["persons"].rows:
         year = r[column]
         if not year or year % 100 == 0:
             continue
         century = (year - 1) // 100 + 1
         rng = _rng(seed, "century", column, r["_row"])
-        near = near_numbers(century, rng, spread=3, lo=1, rank=r["_row"] % 4)
+        near = near_numbers(century, rng, spread=3, lo=1, rank=ranks.take(century, 1))
         d = [f"{_ordinal(c)} century" for c in near]
         q = _fill(phrasings, _rng(seed, "century_phrase", column, r["_row"]), e=r["name"])
         c = _cand("persons", r, f"{column}_century", q, f"{_ordinal(century)} century", d, column)
@@ -386,10 +454,12 @@ def country_in(tables, seed) -> Iterator[Candidate]:
 
 def element_period(tables, seed) -> Iterator[Candidate]:
     """ "In which period of the periodic table is iron?" from elements.csv (periods 1-7)."""
+    ranks = Ranks()
     for r in tables["elements"].rows:
         rng = _rng(seed, "element_period", r["_row"])
         # periods above 7 do not exist, which makes them wrong, not implausible
-        d = [str(x) for x in near_numbers(r["period"], rng, spread=3, lo=1, rank=r["_row"] % 4)]
+        rank = ranks.take(r["period"], 1)
+        d = [str(x) for x in near_numbers(r["period"], rng, spread=3, lo=1, rank=rank)]
         q = _fill(
             ("In which period of the periodic table is {e}?",
              "{e} is in which period of the periodic table?",
