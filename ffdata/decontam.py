@@ -68,7 +68,6 @@ ANCHOR_WORDS = 3  # short questions are looked up where their first 3 words occu
 ANSWER_GAP = 4  # words allowed between a short question and its pasted answer ("Answer:")
 MIN_NUMBERS = 3  # question numbers a GSM8K item needs for the numbers rule
 MIN_NUMBER_BITS = 24.0  # surprise an item's numbers must carry together (see _NumberIndex)
-NUMBER_SLACK = 0  # other numbers allowed among a question's numbers
 NUMBER_SPAN = 40  # numbers allowed between the question's numbers and the final answer
 VERSION = "2"  # bump when normalization or matching changes: it is part of the fingerprint
 
@@ -86,12 +85,14 @@ _NON_ASCII_SPACE = re.compile(r"[^\S\x00-\x7f]")
 _NON_ASCII_PUNCT = re.compile(r"[^\w\s\x00-\x7f]")
 _ASCII_BYTE_TABLE = np.array(
     [
-        ord(chr(c).lower()) if chr(c).isalnum() else _PUNCT if 33 <= c < 127 else _SPACE
-        for c in range(128)
+        ord(chr(c).lower()) if chr(c).isalnum() else _PUNCT if 33 <= c < 127 and c != 58 else _SPACE
+        for c in range(128)  # ":" (58) always parts: "5:6" and "9:30" are two numbers
     ]
     + list(range(128, 256)),
     np.uint8,
 )
+_IS_DIGIT = np.zeros(256, bool)
+_IS_DIGIT[ord("0") : ord("9") + 1] = True
 _GSM8K_CALC = re.compile(r"<<[^>]*>>")
 
 
@@ -116,12 +117,34 @@ def _fold_batch(texts: Sequence[str], join=True) -> tuple[np.ndarray, np.ndarray
     _, offsets, data = arr.buffers()
     offs = np.frombuffer(offsets, np.int32)[arr.offset : arr.offset + len(arr) + 1].astype(np.int64)
     buf = np.frombuffer(data, np.uint8)[: offs[-1]] if data is not None else np.zeros(0, np.uint8)
+    zeros = _zero_decimals(buf, offs)
     buf = _ASCII_BYTE_TABLE[buf]
+    buf[zeros] = _PUNCT
     punct = np.flatnonzero(buf == _PUNCT)
     if len(punct) and join is not False:
         buf, offs = _join_words(buf, offs, punct, join)
     buf[buf == _PUNCT] = _SPACE
     return buf, offs
+
+
+def _zero_decimals(raw: np.ndarray, offs: np.ndarray) -> np.ndarray:
+    """Positions of the ".0"/".00" that end a number ("$12.00" is "$12"): they become spaces."""
+    dot = np.flatnonzero(raw == ord("."))
+    dot = dot[dot > 0]
+    if not len(dot):
+        return dot
+    first = np.zeros(len(raw) + 4, bool)  # a byte that starts a text (or ends the batch)
+    first[offs] = True
+    padded = np.append(raw, np.zeros(4, np.uint8))
+    digit = _IS_DIGIT[padded] & ~first[: len(padded)]  # a digit of the text before it
+
+    def zero(k):
+        return (padded[dot + k] == ord("0")) & ~first[dot + k]
+
+    ok = ~first[dot] & _IS_DIGIT[padded[dot - 1]] & zero(1)
+    one = ok & ~digit[dot + 2]
+    two = ok & zero(2) & ~digit[dot + 3]
+    return np.concatenate([dot[one], dot[one] + 1, dot[two], dot[two] + 1, dot[two] + 2])
 
 
 def _join_words(buf: np.ndarray, offs: np.ndarray, punct: np.ndarray, join):
@@ -308,13 +331,14 @@ class _Words:
 
 # ------------------------------------------------------------------------- numbers (GSM8K)
 
+# Number words count as their digits; "one" is as often a pronoun as a number.
 _NUMBER_WORDS = {
     w: str(v)
     for v, w in enumerate(
         "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen"
         " fifteen sixteen seventeen eighteen nineteen twenty".split()
     )
-    if v >= 2  # "one" is as often a pronoun as a number
+    if v >= 2
 }
 _NUMBER_WORDS.update(
     {
@@ -322,85 +346,142 @@ _NUMBER_WORDS.update(
         for v, w in enumerate("thirty forty fifty sixty seventy eighty ninety".split(), 3)
     }
 )
-_NUMBER = re.compile(
-    r"\d+(?:,\d{3})*(?:\.\d+)?(?::\d\d)?|\b(?:" + "|".join(_NUMBER_WORDS) + r")\b", re.IGNORECASE
-)
 _FINAL_ANSWER = re.compile(r"####\s*(\S+)")
 
 
-# a number next to one of these is a term of a worked sum ("20 x 5 = 100", "<<9*2=18>>")
-_OPERATOR = re.compile(r"\s*[=*+×÷<>]|\s*[-x]\s*\d")  # after the number
-_OPERATOR_BEFORE = re.compile(r"(?:[=*+×÷<>]|\d\s*[-x])\s*$")  # before it
+def _value_of(words: Sequence[str]) -> np.ndarray:
+    buf, offs = _fold_batch(list(words))
+    w = _Words.of(buf, offs)
+    assert len(w.values) == len(words), "not one word each"
+    return w.values
 
 
-def numbers(text: str) -> tuple[list[str], list[bool]]:
-    """The numbers of a text in order, canonical ("1,000.50" -> "1000.5", "three" -> "3",
-    "5:00" -> "5": a clock time is one number), and for each whether it is prose: not a term
-    of a worked sum such as "16 - 3 - 4 = 9" or "<<9*2=18>>"."""
-    values, prose = [], []
-    for m in _NUMBER.finditer(text):
-        s = m.group().removesuffix(":00")
-        if ":" in s:
-            values.append(s)
-        elif s[0].isdigit():
-            whole, _, frac = s.replace(",", "").partition(".")
-            frac = frac.rstrip("0")
-            values.append((whole.lstrip("0") or "0") + (f".{frac}" if frac else ""))
-        else:
-            values.append(_NUMBER_WORDS[s.lower()])
-        before = text[max(0, m.start() - 8) : m.start()]
-        prose.append(not _OPERATOR.match(text, m.end()) and not _OPERATOR_BEFORE.search(before))
-    return values, prose
+_WORD_VALUES = _value_of(list(_NUMBER_WORDS))  # "three" -> the value of the word "3"
+_WORD_ORDER = np.argsort(_WORD_VALUES)
+_WORD_VALUES = _WORD_VALUES[_WORD_ORDER]
+_WORD_DIGITS = _value_of(list(_NUMBER_WORDS.values()))[_WORD_ORDER]
+
+
+def _number_stream(words: "_Words") -> tuple[np.ndarray, np.ndarray]:
+    """(word position, value) of each number of a folded batch, in order: words made of
+    digits ("1,000" is "1000" and "1.5" is "15" once punctuation inside words is deleted),
+    and number words ("three" has the value of "3")."""
+    raw = np.frombuffer(words._raw, np.uint8)
+    starts, ends = words.starts, words.ends
+    other = np.append(np.flatnonzero(~_IS_DIGIT[raw]), len(raw))  # bytes that are not digits
+    lead = np.minimum(other[np.searchsorted(other, starts)], ends)  # end of leading digits
+    at = np.minimum(np.searchsorted(_WORD_VALUES, words.values), len(_WORD_VALUES) - 1)
+    is_word = _WORD_VALUES[at] == words.values
+    pos = np.flatnonzero((lead > starts) | is_word)
+    values = np.where(is_word[pos], _WORD_DIGITS[at[pos]], words.values[pos])
+    cut = np.flatnonzero((lead[pos] > starts[pos]) & (lead[pos] < ends[pos]))  # "40g", "2nd"
+    values[cut] = _word_values(raw, starts[pos[cut]], lead[pos[cut]])
+    return pos, values
+
+
+def numbers(text: str) -> list[str]:
+    """The numbers of a text as the numbers rule reads them."""
+    words = _Words.of(*_fold_batch([text]))
+    pos, _ = _number_stream(words)
+    out = []
+    for w in (words.at(p, 1)[0] for p in pos.tolist()):
+        out.append(_NUMBER_WORDS.get(w) or w[: len(w) - len(w.lstrip("0123456789"))])
+    return out
+
+
+def _multiset_hash(values: np.ndarray) -> np.ndarray:
+    """An order-free 64-bit value per number (sums of these hash a multiset)."""
+    with np.errstate(over="ignore"):
+        h = values * np.uint64(_MIX)
+        h ^= h >> np.uint64(31)
+        h *= np.uint64(_WORD_P)
+        h ^= h >> np.uint64(29)
+    return h
 
 
 class _NumberIndex:
     """GSM8K items by the numbers of their question and their final answer.
 
     A rephrasing keeps those numbers, whatever its words: the question's numbers come
-    together, in any order (a run of len + NUMBER_SLACK consecutive numbers of the text holds
-    them all), and the final answer follows within NUMBER_SPAN numbers (a pasted solution's
+    together, in any order (some run of consecutive numbers of the text is exactly their
+    multiset), and the final answer follows within NUMBER_SPAN numbers (a pasted solution's
     steps may sit between). Small numbers are everywhere, so the numbers of an item must be
-    surprising enough together: each costs -log2 of its share among all the numbers of the
-    indexed GSM8K questions and answers, and an item qualifies with MIN_NUMBER_BITS."""
+    surprising enough together: each distinct one costs -log2 of its share among all the
+    numbers of the indexed GSM8K questions and answers; an item needs MIN_NUMBER_BITS.
+
+    Speed: every run of n numbers of a batch gets a multiset hash from prefix sums, for each
+    n an item has; the few hits are then compared number for number."""
 
     def __init__(self, items: Sequence[EvalItem]):
-        found: dict[int, tuple[Counter, str]] = {}
+        owners, questions, answers = [], [], []
         for idx, item in enumerate(items):
-            if item.evalset != "gsm8k":
-                continue
-            final = _FINAL_ANSWER.search(item.answer)
-            values, prose = numbers(item.question)
-            question = [v for v, p in zip(values, prose, strict=True) if p]
-            answer = numbers(final.group(1))[0] if final else []
-            if len(question) >= MIN_NUMBERS and len(answer) == 1:
-                found[idx] = (Counter(question), answer[0])
-        seen = Counter(v for q, a in found.values() for v in [*q.elements(), a])
+            final = _FINAL_ANSWER.search(item.answer) if item.evalset == "gsm8k" else None
+            if final is not None:
+                owners.append(idx)
+                questions.append(item.question)
+                answers.append(final.group(1))
+        words = _Words.of(*_fold_batch(questions + answers))
+        pos, values = _number_stream(words)
+        text = words.text_of(pos)
+        per_text = np.split(values, np.searchsorted(text, np.arange(1, len(questions) * 2)))
+        names = [words.at(p, 1)[0] for p in pos.tolist()]
+        name_of = dict(zip(values.tolist(), names, strict=True))
+        found = []
+        for k, idx in enumerate(owners):
+            q, a = per_text[k].tolist(), per_text[len(owners) + k].tolist()
+            if len(q) >= MIN_NUMBERS and len(a) == 1:
+                found.append((idx, q, a[0]))
+        seen = Counter(v for _, q, a in found for v in [*q, a])
         total = sum(seen.values())
         bits = {v: math.log2(total / c) for v, c in seen.items()}
-        self.items: dict[int, tuple[Counter, str]] = {}
-        self.by_anchor: dict[str, list[int]] = {}  # each item under its question's rarest number
-        for idx, (q, a) in found.items():
-            if sum(bits[v] for v in {*q, a}) >= MIN_NUMBER_BITS:  # a repeat tells nothing new
-                self.items[idx] = (q, a)
-                self.by_anchor.setdefault(max(q, key=lambda v: (bits[v], v)), []).append(idx)
+        # item -> (its question's numbers sorted, its answer, the numbers as words)
+        self.items: dict[int, tuple[tuple[int, ...], int, str]] = {}
+        keys, sizes, key_items = [], [], []
+        for idx, q, a in found:
+            if sum(bits[v] for v in {*q, a}) < MIN_NUMBER_BITS:  # a repeat tells nothing new
+                continue
+            shown = " ".join(_NUMBER_WORDS.get(name_of[v], name_of[v]) for v in [*q, a])
+            self.items[idx] = (tuple(sorted(q)), a, shown)
+            with np.errstate(over="ignore"):
+                keys.append(int(_multiset_hash(np.array(q, np.uint64)).sum()))
+            sizes.append(len(q))
+            key_items.append(idx)
+        self.sizes = sorted(set(sizes))
+        self._by_key: dict[tuple[int, int], list[int]] = {}
+        for key, size, idx in zip(keys, sizes, key_items, strict=True):
+            self._by_key.setdefault((size, key), []).append(idx)
+        self._keys = _HashSet(np.unique(np.array(keys, np.uint64)), 20)
 
-    def find(self, text: str) -> tuple[int, list[str]] | None:
-        """(item, its numbers) of the first item whose numbers the text holds, or None."""
-        values, is_prose = numbers(text)
-        at = [i for i, p in enumerate(is_prose) if p]  # where each prose number is in values
-        prose = [values[i] for i in at]
-        for i, v in enumerate(prose):
-            for idx in self.by_anchor.get(v, ()):
-                q, answer = self.items[idx]
-                size = q.total()
-                for start in range(max(0, i - size - NUMBER_SLACK + 1), i + 1):
-                    run = prose[start : start + size + NUMBER_SLACK]
-                    if len(run) < size or not q <= Counter(run):
-                        continue
-                    end = at[start + len(run) - 1] + 1
-                    if answer in values[end - NUMBER_SLACK : end + NUMBER_SPAN]:
-                        return idx, sorted(q.elements(), key=lambda v: (len(v), v)) + [answer]
-        return None
+    def scan(self, words: "_Words") -> list[tuple[int, int, list[int]]]:
+        """(text, item) of every run of a batch's numbers that is an item's question numbers
+        followed by its answer, in text order."""
+        if not self.items:
+            return []
+        pos, values = _number_stream(words)
+        text = words.text_of(pos)
+        hashed = _multiset_hash(values)
+        sums = np.zeros(len(values) + 1, np.uint64)
+        with np.errstate(over="ignore"):
+            np.cumsum(hashed, out=sums[1:])
+        hits = []
+        for size in self.sizes:
+            start = np.arange(max(len(values) - size + 1, 0))
+            with np.errstate(over="ignore"):
+                key = sums[start + size] - sums[start]
+            at, _ = self._keys.find(key)
+            at = at[text[at] == text[at + size - 1]]  # one text's numbers
+            for s in at.tolist():
+                run = values[s : s + size]
+                for idx in self._by_key.get((size, int(key[s])), ()):
+                    q, answer, _ = self.items[idx]
+                    end = s + size
+                    after = values[end : end + NUMBER_SPAN][
+                        text[end : end + NUMBER_SPAN] == text[s]
+                    ]
+                    if tuple(sorted(run.tolist())) == q and answer in after.tolist():
+                        hits.append((int(text[s]), s, idx))
+        hits.sort()
+        return hits
 
 
 # ------------------------------------------------------------------------- the index
@@ -447,7 +528,7 @@ class Decontaminator:
         self._numbers = _NumberIndex(self.items)
         rules = [N, MIN_QUESTION_WORDS, MAX_ITEMS_PER_NGRAM, MAX_ITEMS_PER_QUESTION]
         rules += [COMMON_WORD_SHARE, ANCHOR_WORDS, ANSWER_GAP]
-        rules += [MIN_NUMBERS, MIN_NUMBER_BITS, NUMBER_SLACK, NUMBER_SPAN]
+        rules += [MIN_NUMBERS, MIN_NUMBER_BITS, NUMBER_SPAN]
         self.fingerprint = sha256_json(
             {
                 "version": VERSION,
@@ -592,13 +673,23 @@ class Decontaminator:
         for words in (joined, bare):
             self._scan_ngrams(words, results)
         self._scan_questions(bare, results)
-        if self._numbers.items:
-            has_digit = pc.match_substring_regex(pa.array(texts, pa.string()), "[0-9]")
-            for t, digit in enumerate(has_digit.to_pylist()):
-                if results[t] is None and digit:
-                    found = self._numbers.find(texts[t])
-                    if found:
-                        results[t] = self._match(found[0], " ".join(found[1]), "numbers")
+        self._scan_numbers(joined, results)
+        return results
+
+    def _scan_numbers(self, words: _Words, results: list) -> None:
+        """GSM8K items by their numbers (see _NumberIndex)."""
+        for t, _, idx in self._numbers.scan(words):
+            if results[t] is None:
+                results[t] = self._match(idx, self._numbers.items[idx][2], "numbers")
+
+    def check_numbers_batch(self, texts: Sequence[str]) -> list[Match | None]:
+        """The numbers rule alone (for measuring it)."""
+        results: list[Match | None] = [None] * len(texts)
+        for i in range(0, len(texts), BATCH):
+            chunk = texts[i : i + BATCH]
+            found: list[Match | None] = [None] * len(chunk)
+            self._scan_numbers(_Words.of(*_fold_batch(chunk)), found)
+            results[i : i + len(chunk)] = found
         return results
 
     def _scan_ngrams(self, words: _Words, results: list) -> None:
