@@ -14,6 +14,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from difflib import SequenceMatcher
+from functools import lru_cache
 
 from ffdata.errors import FFDataError
 from ffdata.generators.mcq import Candidate, near_numbers, pick
@@ -272,6 +273,7 @@ def _relation(table, r) -> Relation:
     return rel
 
 
+@lru_cache(maxsize=65536)
 def _alike(option: str, answer: str) -> bool:
     """A distractor too close to the key to be fairly wrong: the same word ("pound" and "pound
     sterling") or nearly the same spelling ("rial" and "riyal", "krone" and "krona")."""
@@ -301,7 +303,8 @@ class Ranks:
         return rank
 
 
-def _sides(answer: str, values) -> tuple[list[str], list[str]]:
+@lru_cache(maxsize=4096)
+def _sides(answer: str, values: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Distinct other values shorter and longer than the key (same length and alike: neither)."""
     seen, shorter, longer = {answer.casefold()}, [], []
     for v in values:
@@ -310,7 +313,7 @@ def _sides(answer: str, values) -> tuple[list[str], list[str]]:
         seen.add(v.casefold())
         if len(v) != len(answer):
             (shorter if len(v) < len(answer) else longer).append(v)
-    return shorter, longer
+    return tuple(shorter), tuple(longer)
 
 
 def length_ranks(answers: list[str], values) -> list[int | None]:
@@ -320,7 +323,7 @@ def length_ranks(answers: list[str], values) -> list[int | None]:
     on a side, any three will do."""
     ranges = []
     for a in answers:
-        shorter, longer = _sides(a, values)
+        shorter, longer = _sides(a, tuple(values))
         ranges.append((max(0, 3 - len(longer)), min(3, len(shorter))))
     ranks, out = Ranks(), [None] * len(answers)
     for i in sorted(range(len(answers)), key=lambda i: (ranges[i][1] - ranges[i][0], i)):
@@ -334,7 +337,7 @@ def _by_length(answer: str, values, rng, rank: int | None) -> list[str]:
     """Three distractors, `rank` of them shorter than the key and the rest longer."""
     if rank is None:
         return pick(answer, [v for v in values if not _alike(v, answer)], rng)
-    shorter, longer = _sides(answer, values)
+    shorter, longer = (list(x) for x in _sides(answer, tuple(values)))
     rng.shuffle(shorter)
     rng.shuffle(longer)
     out = shorter[:rank] + longer[: 3 - rank]
