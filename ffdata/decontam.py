@@ -105,10 +105,10 @@ def _fold_unicode(text: str) -> str:
     return _NON_ASCII_PUNCT.sub("'", _NON_ASCII_SPACE.sub(" ", text))
 
 
-def _fold_batch(texts: Sequence[str], join=True) -> tuple[np.ndarray, np.ndarray]:
+def _fold_batch(texts: Sequence[str], join=True, zeros=True) -> tuple[np.ndarray, np.ndarray]:
     """All texts folded into one byte buffer of word bytes and spaces, with each text's
     start/end offsets. `join` (one bool, or one per text): delete punctuation inside words
-    (else it becomes a space)."""
+    (else it becomes a space); `zeros` (the same): drop a ".0"/".00" that ends a number."""
     arr = pa.array(texts, pa.string()).fill_null("")
     is_ascii = pc.string_is_ascii(arr).to_numpy(zero_copy_only=False)
     if not is_ascii.all():  # Python folds the non-ASCII characters; the byte table the rest
@@ -117,9 +117,11 @@ def _fold_batch(texts: Sequence[str], join=True) -> tuple[np.ndarray, np.ndarray
     _, offsets, data = arr.buffers()
     offs = np.frombuffer(offsets, np.int32)[arr.offset : arr.offset + len(arr) + 1].astype(np.int64)
     buf = np.frombuffer(data, np.uint8)[: offs[-1]] if data is not None else np.zeros(0, np.uint8)
-    zeros = _zero_decimals(buf, offs)
+    drop = _zero_decimals(buf, offs) if zeros is not False else np.zeros(0, np.int64)
+    if zeros is not True and zeros is not False:
+        drop = drop[np.asarray(zeros, bool)[np.searchsorted(offs, drop, side="right") - 1]]
     buf = _ASCII_BYTE_TABLE[buf]
-    buf[zeros] = _PUNCT
+    buf[drop] = _PUNCT
     punct = np.flatnonzero(buf == _PUNCT)
     if len(punct) and join is not False:
         buf, offs = _join_words(buf, offs, punct, join)
@@ -145,6 +147,14 @@ def _zero_decimals(raw: np.ndarray, offs: np.ndarray) -> np.ndarray:
     one = ok & ~digit[dot + 2]
     two = ok & zero(2) & ~digit[dot + 3]
     return np.concatenate([dot[one], dot[one] + 1, dot[two], dot[two] + 1, dot[two] + 2])
+
+
+def _differ(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Per text, whether two folds of the same texts differ."""
+    ra, rb, oa, ob = a[0].tobytes(), b[0].tobytes(), a[1].tolist(), b[1].tolist()
+    return np.array(
+        [ra[oa[i] : oa[i + 1]] != rb[ob[i] : ob[i + 1]] for i in range(len(oa) - 1)], bool
+    )
 
 
 def _join_words(buf: np.ndarray, offs: np.ndarray, punct: np.ndarray, join):
@@ -546,22 +556,30 @@ class Decontaminator:
                 texts.append(t)
                 text_item.append(it_idx)
                 text_kind.append(kind)
-        # punctuation inside words deleted; the texts that had some also with it spaced
+        # every text folded as texts are (punctuation inside words deleted, ".00" ending a
+        # number dropped); a text that folds otherwise with the punctuation spaced (and zeros
+        # kept), or with the zeros kept, is indexed in that form too
         m = len(texts)
-        lengths = [np.diff(_fold_batch(texts, join)[1]) for join in (True, False)]
-        had_inner = np.flatnonzero(lengths[0] != lengths[1])
         text_item, text_kind = np.array(text_item, np.int64), np.array(text_kind, np.int64)
         question_text = np.searchsorted(text_item, text_item)  # it comes first
-        spaced = [texts[i] for i in had_inner.tolist()]
-        joined = _Words.of(*_fold_batch(texts + spaced, np.arange(len(texts) + len(spaced)) < m))
+        base = _fold_batch(texts)
+        joins, zeros, copies = [True] * m, [True] * m, [np.arange(m)]
+        for join in (False, True):
+            copy = np.flatnonzero(_differ(base, _fold_batch(texts, join, False)))
+            # a copy's question is the question's copy in the same form when it has one
+            copy_of = np.full(m, -1, np.int64)
+            copy_of[copy] = len(joins) + np.arange(len(copy))
+            q = question_text[copy]
+            question_text = np.concatenate(
+                [question_text, np.where(copy_of[q] >= 0, copy_of[q], q)]
+            )
+            joins += [join] * len(copy)
+            zeros += [False] * len(copy)
+            copies.append(copy)
+        copy = np.concatenate(copies)
+        text_item, text_kind = text_item[copy], text_kind[copy]
+        joined = _Words.of(*_fold_batch([texts[i] for i in copy.tolist()], joins, zeros))
         self._streams = (joined, joined.without_single_letters())
-        text_item, text_kind = (np.concatenate([a, a[had_inner]]) for a in (text_item, text_kind))
-        # a spaced copy's question is the question's spaced copy when it has one
-        spaced_of = np.full(m, -1, np.int64)
-        spaced_of[had_inner] = m + np.arange(len(had_inner))
-        q_spaced = question_text[had_inner]
-        q_spaced = np.where(spaced_of[q_spaced] >= 0, spaced_of[q_spaced], q_spaced)
-        question_text = np.concatenate([question_text, q_spaced])
         hs, items, stream_ids, positions = [], [], [], []
         for s, words in enumerate(self._streams):
             pos = np.arange(max(len(words.values) - N + 1, 0))
