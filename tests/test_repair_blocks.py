@@ -138,6 +138,15 @@ def test_block_b_is_a_quarter_misconceptions_with_short_sourced_answers(full):
     truthful = {_norm(i.question) for i in load_evalset("truthfulqa")}
     assert not {_norm(r["instruction"]) for r in mis} & truthful
 
+    def grams(text, n=5):
+        words = _norm(text).split()
+        return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+    # nor a five-word run: "Is the North Star the brightest star in the night sky?" shared
+    # "the brightest star in the" with TruthfulQA's question on the same misconception
+    eval_grams = set().union(*(grams(q) for q in truthful))
+    assert not [r["instruction"] for r in mis if grams(r["instruction"]) & eval_grams]
+
 
 def test_validation_asks_no_question_that_training_asks(full):
     """(a) no normalized question in validation and in any training block (any format)."""
