@@ -8,7 +8,8 @@ yes/no items, the mean of 1/n_options on MCQs); its gain is accuracy - chance. T
 is Wilson's. docs/audits.md explains each rule.
 
 Groups are (part, block, pool): the shard part (validation is its own part), the record's block,
-and the pool (meta.pool, else the category). Blocks with several pools also get an "(all)" row.
+and the pool (meta.pool, else the category). Blocks with several pools also get an "(all)" row,
+shown but not judged.
 A manifest's `shortcuts: {max_gain, min_items}` makes the build fail when any group of at least
 min_items items has a baseline whose gain exceeds max_gain (`check_build`).
 """
@@ -313,7 +314,9 @@ def _group_rows(key, items, anchors, max_gain, min_items) -> list[Row]:
         n = len(credits)
         accuracy = sum(c for _, c in credits) / n
         chance = sum(1 / len(it.options) for it, _ in credits) / n
-        ok = None if n < min_items else accuracy - chance <= max_gain + 1e-9
+        # judged per pool; a block's "(all)" row is shown, not judged: it mixes pools of unlike
+        # items, where a fitted rule (most frequent letter or rank) reads noise as a cue
+        ok = None if n < min_items or key[2] == ALL_POOLS else accuracy - chance <= max_gain + 1e-9
         rows.append(Row(*key, name, n, accuracy, chance, ok))
     return rows
 
