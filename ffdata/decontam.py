@@ -462,8 +462,8 @@ class _NumberIndex:
             self._by_key.setdefault((size, key), []).append(idx)
         self._keys = _HashSet(np.unique(np.array(keys, np.uint64)), 20)
 
-    def scan(self, words: "_Words") -> list[tuple[int, int, list[int]]]:
-        """(text, item) of every run of a batch's numbers that is an item's question numbers
+    def scan(self, words: "_Words") -> list[tuple[int, int, int]]:
+        """(text, run start, item) of every run of a batch's numbers that is an item's numbers
         followed by its answer, in text order."""
         if not self.items:
             return []
@@ -473,9 +473,11 @@ class _NumberIndex:
         sums = np.zeros(len(values) + 1, np.uint64)
         with np.errstate(over="ignore"):
             np.cumsum(hashed, out=sums[1:])
-        hits = []
+        hits: list[tuple[int, int, int]] = []
         for size in self.sizes:
-            start = np.arange(max(len(values) - size + 1, 0))
+            if size >= len(values):  # the answer comes after the question's numbers
+                break
+            start = np.arange(len(values) - size + 1)
             with np.errstate(over="ignore"):
                 key = sums[start + size] - sums[start]
             at, _ = self._keys.find(key)
