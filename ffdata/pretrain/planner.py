@@ -272,17 +272,26 @@ def _plan(con, cfg: PretrainConfig, sidecars: list[Path], plan_dir: Path) -> dic
 
 def _write_plan(con, tokens_per_shard: int, plan_dir: Path) -> tuple[int, int, int]:
     """Every selected (document, copy) in final order, cut into shards at tokens_per_shard
-    without splitting a document; one plan file per shard."""
+    without splitting a document; one plan file per shard. Two steps, so that no sort carries
+    the wide columns and a hash join at once (DuckDB ran out of memory on that at 10M rows):
+    the narrow (gid, copy) pairs are sorted into table `ord` (a table keeps its insertion
+    order: its rowid is the rank), then joined back to the documents and read in rowid order."""
+    con.execute("""
+        CREATE TABLE ord AS
+        WITH pairs AS (
+            SELECT ffkey('order', d.source, d.doc_id, c.copy) AS key, d.src, c.copy,
+                   d.gid AS pos, d.gid
+            FROM docs d JOIN copies c USING (src)
+            UNION ALL
+            SELECT ffkey('order', d.source, d.doc_id, t.copy), t.src, t.copy, t.pos, t.gid
+            FROM taken t JOIN docs d USING (gid, src))
+        SELECT gid, copy FROM pairs ORDER BY key, src, copy, pos""")
     ordered = _batches(
         con,
         """
-        WITH pairs AS (
-            SELECT d.*, c.copy, d.gid AS pos FROM docs d JOIN copies c USING (src)
-            UNION ALL
-            SELECT d.*, t.copy, t.pos FROM taken t JOIN docs d USING (gid, src))
-        SELECT doc_id, source, module, source_row, shard AS src_shard, "offset" AS src_offset,
-               length, copy::SMALLINT AS copy
-        FROM pairs ORDER BY ffkey('order', source, doc_id, copy), src, copy, pos""",
+        SELECT d.doc_id, d.source, d.module, d.source_row, d.shard AS src_shard,
+               d."offset" AS src_offset, d.length, o.copy::SMALLINT AS copy
+        FROM ord o JOIN docs d USING (gid) ORDER BY o.rowid""",
     )
     start = docs = 0  # token offset of the next document in the whole mix
     shard, parts = 0, []
