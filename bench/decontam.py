@@ -23,7 +23,9 @@ import hashlib
 import json
 import os
 import random
+import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -243,6 +245,43 @@ def throughput(d, pool, items, filler, n_records, plant_rate, seed, chunk=10_000
     }
 
 
+_LOAD = """
+import json, time
+t0 = time.perf_counter()
+from ffdata.decontam import Decontaminator
+t1 = time.perf_counter()
+d = Decontaminator.load(source=SOURCE)
+t2 = time.perf_counter()
+m = d.check_batch(TEXTS)
+print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1,
+                  "matches": [None if x is None else [x.item_id, x.rule] for x in m]}))
+"""
+
+
+def index_cache(source: str, texts: list[str]) -> dict:
+    """A fresh process loads the index: built and saved when the cache is empty, then loaded
+    memory-mapped from it. Both processes must find the same matches."""
+    code = _LOAD.replace("SOURCE", repr(source)).replace("TEXTS", repr(texts))
+    runs = {}
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "FFDATA_CACHE": cache, "PYTHONPATH": str(ROOT)}
+        for name in ("cold_build_and_save", "warm_load", "warm_load_again"):
+            out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                                 text=True, check=True)  # fmt: skip
+            runs[name] = json.loads(out.stdout)
+        size = sum(f.stat().st_size for f in Path(cache).rglob("*") if f.is_file())
+    same = runs["cold_build_and_save"]["matches"] == runs["warm_load"]["matches"]
+    return {
+        **{
+            k: {"import_s": round(v["import_s"], 3), "load_s": round(v["load_s"], 3)}
+            for k, v in runs.items()
+        },  # fmt: skip
+        "same_matches": same,
+        "texts_checked": len(texts),
+        "cache_mb": round(size / 2**20),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--records", type=int, default=1_000_000)
@@ -287,7 +326,11 @@ def main() -> None:
         "records_per_s_cpu": round(args.single / (time.process_time() - c0)),
     }
 
+    rng = random.Random(args.seed)
+    cache_texts = [plant(it, rng.choice(PLANT_KINDS), rng, pool) for it in rng.sample(items, 300)]
+    cache_texts += [text for _, text in REPHRASINGS] + single_texts[:300]
     report = {
+        "index_cache": index_cache(args.source, cache_texts),
         "machine": {"cpus_used": 1, "cpus_on_machine": os.cpu_count()},
         "index": {"build": build, **d.stats, "sources": d.sources},
         "throughput_check_batch": throughput(

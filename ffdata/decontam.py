@@ -41,10 +41,16 @@ compared word for word, so a reported match is always exact.
 """
 
 import functools
+import hashlib
 import json
+import logging
 import math
+import os
+import pickle
 import random
 import re
+import shutil
+import tempfile
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -58,6 +64,8 @@ import pyarrow.compute as pc
 from ffdata.errors import FFDataError
 from ffdata.evalsets import EVALSET_NAMES, EvalItem, describe_source, load_evalset
 from ffdata.hashing import sha256_json
+
+log = logging.getLogger(__name__)
 
 N = 13
 MIN_QUESTION_WORDS = 6
@@ -320,6 +328,13 @@ class _Words:
         values = _word_values(buf, starts, ends)
         return cls(buf.tobytes(), starts, ends, np.searchsorted(starts, offsets), values)
 
+    @classmethod
+    def indexed(cls, raw, starts, ends) -> "_Words":
+        """Words that are only read back (`at`): an index loaded from the cache."""
+        w = cls.__new__(cls)
+        w._raw, w.starts, w.ends = raw, starts, ends
+        return w
+
     def without_single_letters(self) -> "_Words":
         """The same texts without one-letter words (answer labels such as "A.", and "a")."""
         first = np.frombuffer(self._raw, np.uint8)[self.starts] if len(self.starts) else None
@@ -333,7 +348,7 @@ class _Words:
     def at(self, p: int, n: int) -> list[str]:
         """The words p..p+n-1 (fewer at the end)."""
         s, e = self.starts[p : p + n].tolist(), self.ends[p : p + n].tolist()
-        return [self._raw[a:b].decode() for a, b in zip(s, e, strict=True)]
+        return [bytes(self._raw[a:b]).decode() for a, b in zip(s, e, strict=True)]
 
     def text_of(self, pos: np.ndarray) -> np.ndarray:
         return np.searchsorted(self.offsets, pos, side="right") - 1
@@ -533,7 +548,9 @@ class Decontaminator:
     """Index of eval items: `check(text)` -> Match | None; `check_batch(texts)` is faster."""
 
     def __init__(self, items: Iterable[EvalItem], sources: dict | None = None):
-        self.items: list[EvalItem] = list(items)
+        self._items: list[EvalItem] | None = list(items)
+        self._refs = [(it.evalset, it.item_id) for it in self._items]
+        self._load_args: tuple[tuple[str, ...], str] | None = None
         self.sources = sources or {}
         self._build_ngrams()
         self._build_questions()
@@ -686,7 +703,7 @@ class Decontaminator:
     def _scan(self, texts: Sequence[str]) -> list[Match | None]:
         """The first match of each text of a batch: 13-grams, short questions, numbers."""
         results: list[Match | None] = [None] * len(texts)
-        if not len(self.items):
+        if not self._refs:
             return results
         joined = _Words.of(*_fold_batch(texts))
         bare = joined.without_single_letters()
@@ -773,13 +790,21 @@ class Decontaminator:
         return None
 
     def _match(self, it_idx: int, matched: str, rule: str) -> Match:
-        item = self.items[it_idx]
-        return Match(item.evalset, item.item_id, matched, rule)
+        evalset, item_id = self._refs[it_idx]
+        return Match(evalset, item_id, matched, rule)
+
+    @property
+    def items(self) -> list[EvalItem]:
+        """The indexed eval items (read again from the eval sets after a load from the cache)."""
+        if self._items is None:
+            targets, source = self._load_args
+            self._items = [it for name in targets for it in load_evalset(name, source)]
+        return self._items
 
     @property
     def stats(self) -> dict:
         return {
-            "items": len(self.items),
+            "items": len(self._refs),
             "ngrams": int(len(self._ngrams.hashes)),
             "template_ngrams_skipped": self.templates_skipped,
             "short_questions": len(self._short),
@@ -794,11 +819,105 @@ class Decontaminator:
         """The index over the scored split of each target set; built once per process."""
         return _load_cached(tuple(targets), source)
 
+    # --- the cache ------------------------------------------------------------------------
+    _ARRAYS = ("_ng_item", "_ng_stream", "_ng_pos", "_q_lengths", "_q_order")
+    _SETS = ("_ngrams", "_q_anchors", "_q_two", "_q_full")
+
+    def save(self, path: Path) -> None:
+        """Write the index to folder `path`: big arrays as .npy (loaded memory-mapped), the
+        rest pickled. Written beside and renamed, so readers never see half an index."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        arrays = {name: getattr(self, name) for name in self._ARRAYS}
+        for name in self._SETS:
+            arrays[f"{name}.hashes"] = getattr(self, name).hashes
+            arrays[f"{name}.bitmap"] = getattr(self, name).bitmap
+        words = self._streams[0]
+        arrays["raw"] = np.frombuffer(words._raw, np.uint8)
+        for k, w in enumerate(self._streams):
+            arrays[f"stream{k}.starts"], arrays[f"stream{k}.ends"] = w.starts, w.ends
+        for name, array in arrays.items():
+            if array.dtype == np.int64:  # positions and item numbers: all below 2^31
+                array = array.astype(np.int32)
+            np.save(tmp / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
+        rest = {
+            "refs": self._refs,
+            "sources": self.sources,
+            "fingerprint": self.fingerprint,
+            "templates_skipped": self.templates_skipped,
+            "shifts": {name: int(getattr(self, name).shift) for name in self._SETS},
+            "short": self._short,
+            "answers": self._answers,
+            "choices": self._choices,
+            "numbers": self._numbers,
+        }
+        (tmp / "rest.pickle").write_bytes(pickle.dumps(rest, protocol=5))
+        try:
+            tmp.rename(path)
+        except OSError:  # another process saved it first: same bytes, keep theirs
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    @classmethod
+    def from_cache(cls, path: Path) -> "Decontaminator":
+        """An index saved by `save`; its arrays are memory-mapped, not read."""
+        path = Path(path)
+        rest = pickle.loads((path / "rest.pickle").read_bytes())
+
+        def array(name):
+            return np.load(path / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+
+        d = cls.__new__(cls)
+        d._items, d._load_args = None, None
+        d._refs, d.sources, d.fingerprint = rest["refs"], rest["sources"], rest["fingerprint"]
+        d.templates_skipped = rest["templates_skipped"]
+        d._short, d._answers, d._choices = rest["short"], rest["answers"], rest["choices"]
+        d._numbers = rest["numbers"]
+        for name in cls._ARRAYS:
+            setattr(d, name, array(name))
+        for name in cls._SETS:
+            hs = _HashSet.__new__(_HashSet)
+            hs.hashes, hs.bitmap = array(f"{name}.hashes"), array(f"{name}.bitmap")
+            hs.shift = np.uint64(rest["shifts"][name])
+            setattr(d, name, hs)
+        raw = array("raw")
+        d._streams = tuple(
+            _Words.indexed(raw, array(f"stream{k}.starts"), array(f"stream{k}.ends"))
+            for k in range(2)
+        )
+        return d
+
+
+_CODE_DIGEST = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+
+
+def cache_dir() -> Path:
+    """Where built indexes are kept: $FFDATA_CACHE/decontam (default ~/.cache/ffdata)."""
+    return Path(os.environ.get("FFDATA_CACHE", Path.home() / ".cache" / "ffdata")) / "decontam"
+
 
 @functools.cache
 def _load_cached(targets: tuple[str, ...], source: str) -> "Decontaminator":
+    """Built once per eval-set digest and code version, then loaded from the cache."""
+    sources = {name: describe_source(name, source) for name in targets}
+    key = sha256_json({"code": _CODE_DIGEST, "targets": targets, "sources": sources})
+    path = cache_dir() / key[:32]
+    if (path / "rest.pickle").exists():
+        try:
+            d = Decontaminator.from_cache(path)
+            d._load_args = (targets, source)
+            return d
+        except (OSError, ValueError, EOFError, pickle.UnpicklingError) as e:
+            log.warning("decontamination index cache %s unreadable (%s); rebuilding", path, e)
+            shutil.rmtree(path, ignore_errors=True)
     items = [it for name in targets for it in load_evalset(name, source)]
-    return Decontaminator(items, {name: describe_source(name, source) for name in targets})
+    d = Decontaminator(items, sources)
+    d._load_args = (targets, source)
+    try:
+        d.save(path)
+    except OSError as e:  # a read-only home: the index still works, only slower to start
+        log.warning("decontamination index not cached at %s (%s)", path, e)
+    return d
 
 
 # ------------------------------------------------------------------------- files

@@ -246,3 +246,20 @@ def test_numbers_as_the_rule_reads_them():
     text = "From 1:00 PM to 5:30, 1,000.50 and three; $12.00 each, 40g, the 2nd, 2/5, one"
     assert numbers(text) == ["1", "00", "5", "30", "100050", "3", "12", "40", "2", "25"]
     assert numbers("It costs $12.") == numbers("It costs $12.00.") == ["12"]
+
+
+def test_index_from_the_cache_matches_the_same(d, tmp_path, gsm8k_train):
+    """Saved once, loaded memory-mapped: the same matches, the same fingerprint."""
+    d.save(tmp_path / "index")
+    loaded = Decontaminator.from_cache(tmp_path / "index")
+    assert loaded.fingerprint == d.fingerprint and loaded.stats == d.stats
+    rng = random.Random(5)
+    items = [it for name in ("mmlu", "arc", "gsm8k") for it in load_evalset(name, "bundled")]
+    texts = gsm8k_train[:500] + [text for _, text in REPHRASINGS]
+    texts += [plant(it, rng.choice(PLANT_KINDS), rng, ["Filler."]) for it in rng.sample(items, 500)]
+    assert loaded.check_batch(texts) == d.check_batch(texts)
+    assert sum(m is not None for m in d.check_batch(texts)) > 500  # it had things to find
+    d.save(tmp_path / "index")  # a second save of the same index leaves the first in place
+    assert Decontaminator.from_cache(tmp_path / "index").check_batch(texts[:50]) == (
+        d.check_batch(texts[:50])
+    )
