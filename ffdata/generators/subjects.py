@@ -325,8 +325,14 @@ def length_ranks(answers: list[str], values) -> list[int | None]:
     for a in answers:
         shorter, longer = _sides(a, tuple(values))
         ranges.append((max(0, 3 - len(longer)), min(3, len(shorter))))
-    ranks, out = Ranks(), [None] * len(answers)
-    for i in sorted(range(len(answers)), key=lambda i: (ranges[i][1] - ranges[i][0], i)):
+    return spread_ranks(ranges)
+
+
+def spread_ranks(ranges: list[tuple[int, int]]) -> list[int | None]:
+    """A rank within each (bottom, top) range, as evenly spread as the ranges allow: the
+    narrowest ranges choose first. None where the range is empty."""
+    ranks, out = Ranks(), [None] * len(ranges)
+    for i in sorted(range(len(ranges)), key=lambda i: (ranges[i][1] - ranges[i][0], i)):
         bottom, top = ranges[i]
         if bottom <= top:
             out[i] = ranks.between(bottom, top)
@@ -410,21 +416,21 @@ def _ordinal(n: int) -> str:
 
 def person_century(tables, seed, column: str) -> Iterator[Candidate]:
     """ "In which century was Jane Austen born?" from persons.csv (born/died years). Years
-    ending in 00 are left out: whether 1900 is in the 19th or the 20th century is a convention."""
+    ending in 00 are left out: whether 1900 is in the 19th or the 20th century is a convention.
+    No option is after the 21st century (a future century would be wrong on its face); the
+    key's rank among the options is spread evenly (ranks for the last centuries first)."""
     phrasings = {
         "born": ("In which century was {e} born?", "{e} was born in which century?",
                  "During which century was {e} born?"),
         "died": ("In which century did {e} die?", "{e} died in which century?",
                  "During which century did {e} die?"),
     }[column]  # fmt: skip
-    ranks = Ranks()
-    for r in tables["persons"].rows:
-        year = r[column]
-        if not year or year % 100 == 0:
-            continue
-        century = (year - 1) // 100 + 1
+    rows = [r for r in tables["persons"].rows if r[column] and r[column] % 100]
+    centuries = [(r[column] - 1) // 100 + 1 for r in rows]
+    ranks = spread_ranks([(max(0, 3 - (21 - c)), min(3, c - 1)) for c in centuries])
+    for r, century, rank in zip(rows, centuries, ranks, strict=True):
         rng = _rng(seed, "century", column, r["_row"])
-        near = near_numbers(century, rng, spread=3, lo=1, rank=ranks.take(century, 1))
+        near = near_numbers(century, rng, spread=3, lo=1, hi=21, rank=rank)
         d = [f"{_ordinal(c)} century" for c in near]
         q = _fill(phrasings, _rng(seed, "century_phrase", column, r["_row"]), e=r["name"])
         c = _cand("persons", r, f"{column}_century", q, f"{_ordinal(century)} century", d, column)
