@@ -373,7 +373,27 @@ def build(ctx) -> None:
                 reason = "reference_table" if name == "anchors" else "unused"
                 ctx.drop(name, r["_row"], reason, "no pool asked a question from this row")
 
+    _check_subjects(m.targets, drawer.subjects)
     ctx.set_targets(_targets(m.targets, q, val, tables, drawer, mode, excludes, excluded_tables))
+
+
+def _check_subjects(targets: dict, kept: Counter) -> None:
+    """Block A across subjects, as the manifest states it: at most max_arithmetic_share_A of
+    the training items arithmetic, at least min_subjects_A subject areas."""
+    a = Counter({subject: n for (part, _, subject), n in kept.items() if part == "A"})
+    total = sum(a.values())
+    share = targets.get("max_arithmetic_share_A")
+    if share is not None and total and a["arithmetic"] / total > share:
+        raise FFDataError(
+            f"targets.max_arithmetic_share_A: Block A is {a['arithmetic'] / total:.1%} "
+            f"arithmetic ({a['arithmetic']} of {total}), above {share:.0%}"
+        )
+    least = targets.get("min_subjects_A")
+    if least is not None and len(+a) < least:
+        raise FFDataError(
+            f"targets.min_subjects_A: Block A covers {len(+a)} subject areas "
+            f"({', '.join(sorted(a))}), fewer than {least}"
+        )
 
 
 def _table_stream(ctx, pool_name, tables, excluded_tables) -> Stream:

@@ -425,3 +425,15 @@ def test_letters_exactly_balanced_in_every_pool(full):
     for key, counts in by_pool.items():
         n = [counts[x] for x in "ABCD"]
         assert max(n) - min(n) <= 1, (key, counts)
+
+
+def test_block_a_subject_rules_stop_the_build(project):
+    tmp, write = project
+    targets = json.loads(json.dumps(SMALL_TARGETS))  # A: 60 of 120 arithmetic, 3 subjects
+    for rule, value, message in (
+        ("max_arithmetic_share_A", 0.4, r"Block A is 50.0% arithmetic \(60 of 120\), above 40%"),
+        ("min_subjects_A", 12, r"Block A covers 3 subject areas .* fewer than 12"),
+    ):
+        path = write(targets={**targets, rule: value})
+        with pytest.raises(FFDataError, match=message):
+            build_set("repair_blocks", path, root=str(tmp / rule), quiet=True)
