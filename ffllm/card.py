@@ -52,6 +52,8 @@ def composition(built, parts: list[str]) -> dict:
     import duckdb
     import pyarrow.parquet as pq
 
+    from ffdata.sets import duckdb_paths
+
     files = [str(p) for part in parts for p in built.shard_paths(part)]
     if not files:
         return {}
@@ -60,7 +62,8 @@ def composition(built, parts: list[str]) -> dict:
     out = {"unit": unit}
     for column in ("block", "source", "module"):
         if column in columns:
-            query = f"SELECT {column}, {measure} FROM read_parquet({files!r}) GROUP BY 1 ORDER BY 1"
+            # duckdb_paths: a root holding *, ? or [ must not be globbed into other folders
+            query = f"SELECT {column}, {measure} FROM read_parquet({duckdb_paths(files)}) GROUP BY 1 ORDER BY 1"
             out[f"by_{column}"] = {str(k): int(n) for k, n in duckdb.sql(query).fetchall()}
     return out
 

@@ -60,7 +60,10 @@ def test_card_from_data(trained):
     config = json.loads((ckpt / "config.json").read_text())
     assert f"| Parameters | {count_params(ckpt):,} |" in card
     assert f"| Layers / hidden / heads | {config['n_layer']} / {config['n_embd']} / " in card
-    assert "MMLU 0-shot, lm-eval 0.4.13 (57 dev items, limit 1/subject)" in card
+    from ffllm.eval.mmlu import lm_eval_version
+
+    assert lm_eval_version() == "0.4.11"  # constraints.txt pins the card's version
+    assert "MMLU 0-shot, lm-eval 0.4.11 (57 dev items, limit 1/subject)" in card
     assert "| STEM | 19 |" in card  # macro-domain breakdown
     assert "factbench v1 (116 prompts, greedy, Alpaca template)" in card
     assert (
