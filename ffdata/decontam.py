@@ -488,25 +488,24 @@ class _NumberIndex:
         sums = np.zeros(len(values) + 1, np.uint64)
         with np.errstate(over="ignore"):
             np.cumsum(hashed, out=sums[1:])
+        # every (start, size) run at once: one lookup for all sizes
+        sizes = np.array([z for z in self.sizes if z < len(values)], np.int64)  # answer after
+        counts = np.maximum(len(values) - sizes + 1, 0)
+        size = np.repeat(sizes, counts)
+        start = np.arange(len(size)) - np.repeat(np.cumsum(counts) - counts, counts)
+        with np.errstate(over="ignore"):
+            key = sums[start + size] - sums[start]
+        at, _ = self._keys.find(key)
+        at = at[text[start[at]] == text[start[at] + size[at] - 1]]  # one text's numbers
         hits: list[tuple[int, int, int]] = []
-        for size in self.sizes:
-            if size >= len(values):  # the answer comes after the question's numbers
-                break
-            start = np.arange(len(values) - size + 1)
-            with np.errstate(over="ignore"):
-                key = sums[start + size] - sums[start]
-            at, _ = self._keys.find(key)
-            at = at[text[at] == text[at + size - 1]]  # one text's numbers
-            for s in at.tolist():
-                run = values[s : s + size]
-                for idx in self._by_key.get((size, int(key[s])), ()):
-                    q, answer, _ = self.items[idx]
-                    end = s + size
-                    after = values[end : end + NUMBER_SPAN][
-                        text[end : end + NUMBER_SPAN] == text[s]
-                    ]
-                    if tuple(sorted(run.tolist())) == q and answer in after.tolist():
-                        hits.append((int(text[s]), s, idx))
+        for s, z, k in zip(start[at].tolist(), size[at].tolist(), key[at].tolist(), strict=True):
+            run = tuple(sorted(values[s : s + z].tolist()))
+            for idx in self._by_key.get((z, k), ()):
+                q, answer, _ = self.items[idx]
+                end = s + z
+                after = values[end : end + NUMBER_SPAN][text[end : end + NUMBER_SPAN] == text[s]]
+                if run == q and answer in after.tolist():
+                    hits.append((int(text[s]), s, idx))
         hits.sort()
         return hits
 
@@ -864,8 +863,8 @@ class Decontaminator:
         path = Path(path)
         rest = pickle.loads((path / "rest.pickle").read_bytes())
 
-        def array(name):
-            return np.load(path / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+        def array(name):  # a plain ndarray view of the map: indexing a memmap is slower
+            return np.load(path / f"{name}.npy", mmap_mode="r", allow_pickle=False).view(np.ndarray)
 
         d = cls.__new__(cls)
         d._items, d._load_args = None, None
