@@ -38,6 +38,9 @@ word gets a 64-bit value from its bytes, every word window a polynomial hash fro
 sum of word values (window = (G[i+n] - G[i]) * P^-i, all mod 2^64). A 16 MiB
 bitmap rejects almost every window; the rest are looked up in the sorted hash array and
 compared word for word, so a reported match is always exact.
+
+Loading: `Decontaminator.load` builds the index once per eval-set digest and version of this
+file and keeps it under $FFDATA_CACHE/decontam; later processes map it from there (~0.1 s).
 """
 
 import functools
