@@ -267,9 +267,9 @@ def _time(rng, seed, index):
             "For how many minutes was the baking going on?",
         )[k]
         steps = [
-            f"Arrival: {e[0]} × 60 + {e[1]} = {end} minutes after midnight.",
-            f"Departure: {s[0]} × 60 + {s[1]} = {start} minutes after midnight.",
-            f"Trip: {end} − {start} = {length}.",
+            f"End: {e[0]} × 60 + {e[1]} = {end} minutes after midnight.",
+            f"Start: {s[0]} × 60 + {s[1]} = {start} minutes after midnight.",
+            f"Duration: {end} − {start} = {length}.",
         ]
         return variant, q, steps, Fraction(length)
     h, m = rng.randint(1, 12), rng.randint(1, 59)
