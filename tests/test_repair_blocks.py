@@ -251,6 +251,7 @@ def project(tmp_path):
     """A copy of the inputs the manifest needs, and a writer for variants of it."""
     for sub in ("data/sources/arc", "data/sources/gsm8k", "manifests/tables"):
         shutil.copytree(REPO / sub, tmp_path / sub)
+    shutil.copy(REPO / "manifests" / "errata.csv", tmp_path / "manifests" / "errata.csv")
     base = yaml.safe_load(MANIFEST.read_text())
     base["targets"] = json.loads(json.dumps(SMALL_TARGETS))
     # the other sets' manifests are not in this copy (the test of the key copies one)

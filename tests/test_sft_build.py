@@ -99,6 +99,7 @@ def test_manifest_targets_stay_in_the_record_and_the_audit_compares_them(built, 
         shutil.copy(REPO / src["path"], tmp_path / src["path"])
     manifest["targets"]["by_block"] = {"core": 5000, "augmentation": 400}
     (tmp_path / "manifests").mkdir()
+    shutil.copy(REPO / "manifests" / "errata.csv", tmp_path / "manifests" / "errata.csv")
     path = tmp_path / "manifests" / "sft_shards_v2.yaml"
     path.write_text(yaml.safe_dump(manifest))
     s, _ = build_set("sft_shards_v2", path, root=str(tmp_path / "root"), quiet=True)

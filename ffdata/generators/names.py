@@ -64,7 +64,7 @@ WORK_FORMS: dict[tuple[str, str], tuple[str, str]] = {
     ("art", "Sistine Madonna"): ("Sistine Madonna", "the Sistine Madonna"),
     ("art", "David (the marble statue in Florence)"): ("David", "the marble statue David"),
     ("art", "Pietà (St. Peter's Basilica)"): ("Pietà", "the Pietà in St. Peter's Basilica"),
-    ("philosophy", "Ethics (Ethica)"): ("Ethics", "the Ethics (Ethica)"),
+    ("philosophy", "Ethics (Ethica)"): ("Ethics", "the Ethics, Demonstrated in Geometrical Order"),
     ("philosophy", "Tao Te Ching"): ("Tao Te Ching", "the Tao Te Ching"),
     ("philosophy", "Summa Theologica"): ("Summa Theologica", "the Summa Theologica"),
     ("philosophy", "Monadology"): ("Monadology", "the Monadology"),
