@@ -185,21 +185,22 @@ def test_build_cli_prints_path_and_fingerprint_then_is_a_noop(tmp_path):
 # by its fingerprint, so a change to how recipes are hashed (a new manifest field dumped as
 # null, say) would silently rebuild every set under a new name. The code half of the
 # fingerprint changes with every edit of the code that shapes a set, on purpose, and is tested
-# below instead of pinned.
+# below instead of pinned. Re-pinned 2026-12-04: decontamination v2, errata, the teacher's
+# identity, shortcut gates and new repair/surgical recipes changed every recipe once.
 PINNED_RECIPES = {
-    "manifests/distill_v3.yaml": "f1d11719b9434fa60a3ff91a4e4afd1d2f5a8a81ddcdee7c3cb23dfd7e0d9728",
-    "manifests/dpo_v1.yaml": "868520c0354a1576163a5590c23f8ae798c45259a13a73d8822c1ee176e8a080",
-    "manifests/dpo_v2.yaml": "ad2221200ee1fbe823848312076ab5f10f13c9d9b19779da57df2cb75581b8c0",
-    "manifests/gsm8k_sft.yaml": "c169e3c1fcd315aad7f33f8fb6aed8b60e34cebdc1fd85c7d269e093bc1db253",
-    "manifests/pretrain_mix.yaml": "b95cbd22e6f7af33929d02ca2c85a9cffc50d15e3c135620ea6b005661a50899",
-    "manifests/pretrain_mix_full.yaml": "1643b8ed247a44bc872bae3216da94f3429e7d67b626a576ad90de3534b2089d",
-    "manifests/repair_blocks.yaml": "c3ad25dcf3729a7663c7d5638ac19e3199a1f69ab2d26fa419840b1d68437c8f",
-    "manifests/sft_shards_v2.yaml": "3b519d1269500908ac51044a4a381876d7aff507ebea0130252716b538cecfa2",
-    "manifests/surgical.yaml": "2738fface223d96c09ae55307dd280483a83883e3646451293e892beb0df2ce5",
-    "manifests/full/distill_v3.yaml": "6780f8945c3ba9f5126d0c02dfac8954aef61f5073c5b82f08452315eafb19bb",
-    "manifests/full/dpo_v1.yaml": "66b7743bd85183ea946ae8d6aa0f40217421fb33efaec5ea265222a575a46a75",
-    "manifests/full/dpo_v2.yaml": "3e2eb9cc9996a3a9749e071a1973e53343865918ae7b45419ce42a38a96be67b",
-    "manifests/full/sft_shards_v2.yaml": "ab6c80378bb9b083f861c582e3f943eec21e53b31ec7a0b89b757c56aa8d8ee9",
+    "manifests/distill_v3.yaml": "f54b646025d4d1110971e3da276e9c2b760ccbc86c82b842e697290a32c3791b",
+    "manifests/dpo_v1.yaml": "a34a54f2eb148708da3d16e880214a653c10d1360855ff947c1ec5d0ea929fef",
+    "manifests/dpo_v2.yaml": "2882891e6d26a71ebb6e3410b8385f4eca7f0689de80ce76ccc346d96540687a",
+    "manifests/gsm8k_sft.yaml": "0c2cd37f1499fb6a0d90f82d5e7bffffa487b19dd29016d189516f5d05d440b8",
+    "manifests/pretrain_mix.yaml": "b50292bdea195d73f70bd2b421ddb5c26b367bed30805e327bdacbb5ea5c7b81",
+    "manifests/pretrain_mix_full.yaml": "67f11b971c795f3d3037e51154de239e89d71af19490018a0e05ebed742edc49",
+    "manifests/repair_blocks.yaml": "f743e3a50ebb2e2b971efa6d4394ef2934a2a9963d2a99a325bcf2cc8bcae8f7",
+    "manifests/sft_shards_v2.yaml": "d5f803dff1efc3dbc588bd4f903962b18b05655a596a6223a9069871ebf5ef1e",
+    "manifests/surgical.yaml": "3070070de57973ab54f8592ca569a57b8cf4fcef9be917e7fc5949d80ee21c29",
+    "manifests/full/distill_v3.yaml": "557f62dbd275eec78de4d89cf958591788cddc01c1bd2556f91d9a8c1b674d2d",
+    "manifests/full/dpo_v1.yaml": "656cf83f8970750ca3bd099fe61c4a4aa40a2b4e44fb640c89bf4cd9ffd46a70",
+    "manifests/full/dpo_v2.yaml": "361d4d5f2ad77a125c5242ef50110f93fa865df991be24f88878cebd5fb4df8f",
+    "manifests/full/sft_shards_v2.yaml": "25f7cba5498afe357fb81127d54f932e54f217ea3c09b34597f15862335f1203",
 }
 
 
