@@ -338,7 +338,7 @@ class BuildContext:
 
 
 def resolve_evalset_source(manifest: Manifest) -> str | None:
-    """"hub" or "bundled" for a build that decontaminates, else None."""
+    """ "hub" or "bundled" for a build that decontaminates, else None."""
     if not manifest.decontamination.targets:
         return None
     from ffdata.evalsets import resolve_source

@@ -12,7 +12,6 @@ import pytest
 
 from ffdata import evalsets
 from ffdata.errors import FFDataError
-from tests.conftest import write_gsm8k_manifest
 from ffdata.evalsets import (
     BUNDLE_DIR,
     EVALSET_NAMES,
@@ -21,6 +20,7 @@ from ffdata.evalsets import (
     load_bundled,
     load_evalset,
 )
+from tests.conftest import write_gsm8k_manifest
 
 SHARED = Path(os.environ.get("FFDATA_SHARED_REAL", Path(__file__).parents[2] / "shared/data/real"))
 

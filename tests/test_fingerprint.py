@@ -44,6 +44,7 @@ def test_a_local_teachers_digest_is_an_input_of_the_sets_fingerprint(tmp_path):
     assert ident == {"backend": "transformers", "model": "teacher", "sha256": model_digest(model)}
     (model / "model-00002-of-00002.safetensors").write_bytes(b"second shard, retrained")
     assert digest()[1] != before
-    assert teacher_identity({"backend": "openai", "model": "m", "endpoint": "http://x"}, REPO)[
-        "note"
-    ] == "served model: weights not hashed"
+    assert (
+        teacher_identity({"backend": "openai", "model": "m", "endpoint": "http://x"}, REPO)["note"]
+        == "served model: weights not hashed"
+    )

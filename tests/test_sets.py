@@ -231,7 +231,9 @@ def test_an_edit_of_a_generator_changes_the_fingerprint_of_the_sets_it_shapes(tm
 
     repo = Path(__file__).resolve().parent.parent
     for pkg in ("builders", "ffdata"):
-        shutil.copytree(repo / pkg, tmp_path / pkg, ignore=shutil.ignore_patterns("data", "__pycache__"))
+        shutil.copytree(
+            repo / pkg, tmp_path / pkg, ignore=shutil.ignore_patterns("data", "__pycache__")
+        )
     before = {b: code_digest(b, tmp_path) for b in ("repair_blocks", "gsm8k_sft")}
     assert "ffdata/generators/numeric.py" in before["repair_blocks"]["files"]
     assert "ffdata/build.py" in before["gsm8k_sft"]["files"]  # the runner shapes every set
