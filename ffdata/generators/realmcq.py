@@ -109,7 +109,13 @@ def gsm8k(source: str, idx: int, row: dict, category: str, seed: int) -> Candida
         unit *= 10
     spread = max(4, abs(value) // unit // 4)
     lo = 0 if value >= 0 else -(10**12)
-    distractors = [d * unit for d in near_numbers(value // unit, rng, spread=spread, lo=lo)]
+    # The key's rank among the sorted options, drawn uniformly: left to the window alone, small
+    # answers (few numbers below them above 0) made "the key is never the largest" a cue
+    # (rank 4 at 21.6% of 2,907 items). A rank the answer cannot have takes the nearest it can.
+    rank = min(rng.randrange(4), value // unit - lo)
+    distractors = [
+        d * unit for d in near_numbers(value // unit, rng, spread=spread, lo=lo, rank=rank)
+    ]
     return Candidate(
         key=f"{source}:{idx}",
         question=_clean(row["question"]),
