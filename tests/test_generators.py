@@ -334,3 +334,23 @@ def test_real_row_adapters():
     with pytest.raises(ValueError, match="non_integer"):
         realmcq.gsm8k("gsm", 0, {"question": "q", "answer": "x\n#### 2.5"}, "m", 1)
     assert LETTERS.startswith("ABCD")
+
+
+def test_rank_ordered_tables_are_exactly_those_with_only_numeric_or_choice_relations():
+    """subjects.RANK_ORDERED_TABLES keeps its _ask pool in a seeded order so a quota's prefix
+    has balanced key ranks; that is only sound where no relation picks distractors by length."""
+    import csv
+    from pathlib import Path
+
+    from ffdata.generators import pools, subjects
+
+    tables = Path(__file__).resolve().parent.parent / "manifests" / "tables"
+    want = set()
+    for t in subjects.KNOWLEDGE_TABLES:
+        with open(tables / f"{t}.csv", encoding="utf-8") as f:
+            rels = {r["relation"] for r in csv.DictReader(f)}
+        kinds = [subjects.RELATIONS[r] for r in rels]
+        if all(k.kind in ("year", "count") or k.choices for k in kinds):
+            want.add(t)
+    assert set(subjects.RANK_ORDERED_TABLES) == want
+    assert all(pools.POOLS[f"{t}_ask"].ordered for t in want)

@@ -186,7 +186,11 @@ def _near(value: Fraction, shape: str, rng: random.Random) -> list[Fraction]:
 from ffdata.generators import misconceptions, subjects  # noqa: E402
 
 for _tab in subjects.KNOWLEDGE_TABLES:
-    POOLS[f"{_tab}_ask"] = _t(_tab, lambda t, s, tb=_tab: subjects.forward(t, s, tb))
+    POOLS[f"{_tab}_ask"] = _t(
+        _tab,
+        lambda t, s, tb=_tab: subjects.forward(t, s, tb),
+        ordered=_tab in subjects.RANK_ORDERED_TABLES,
+    )
     POOLS[f"{_tab}_which"] = _t(_tab, lambda t, s, tb=_tab: subjects.reverse(t, s, tb))
 POOLS["born_century"] = _t("persons", lambda t, s: subjects.person_century(t, s, "born"))
 POOLS["died_century"] = _t("persons", lambda t, s: subjects.person_century(t, s, "died"))

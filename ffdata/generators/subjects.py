@@ -360,9 +360,20 @@ def _near(value: str, rel: Relation, rng, ranks: Ranks) -> list[str]:
     return [str(x) for x in near_numbers(n, rng, spread=3, lo=rel.lo, hi=rel.hi, rank=rank)]
 
 
+# Tables whose every relation is a number or a closed choice set (no distractors picked by
+# length): their `_ask` pool yields rows in a seeded order with the key's rank spread along it,
+# and the builder keeps that order (Pool.ordered), so the prefix a quota draws is balanced, not
+# only the whole table (element_groups_ask drew 76 numeric items with one rank at 21%). A test
+# checks this list against the tables' relations.
+RANK_ORDERED_TABLES = frozenset({"element_groups", "mathematics"})
+
+
 def forward(tables, seed, table: str) -> Iterator[Candidate]:
     """ "What is the currency of Japan?" -> the value; distractors are other values."""
     rows = tables[table].rows
+    if table in RANK_ORDERED_TABLES:
+        rows = list(rows)
+        random.Random(f"{seed}:subject_order:{table}").shuffle(rows)
     values: dict[str, list[str]] = {}
     for r in rows:
         values.setdefault(r["relation"], []).append(r["value"])
