@@ -9,6 +9,8 @@ quotas, and is drawn for every pool before any training item, so that training c
   stated by a training item (the capital of Nicaragua is asked in validation or trained, not both);
 - no validation item comes from a question or a fact table that the sets named in
   `options.validation_excludes` read (ffdata.heldout): the model line trains on those earlier.
+  A pool may name a source that serves only its validation items (`options.validation_sources`:
+  ARC's own validation split, which no set trains on) while it trains on its train split.
 
 Each pool is shuffled with the set seed, every question is used at most once in the whole build,
 every item passes decontamination (ctx.keep_batch), and a pool that runs dry is an error naming it
@@ -58,6 +60,9 @@ TARGETS = create_model(
 class OPTIONS(Strict):  # noqa: N801 (the attribute check_builder_keys reads)
     block_a_source: Literal["local", "hf"] = "local"
     validation_excludes: list[str] = []
+    # pool -> a manifest source that serves only that pool's validation items (ARC's own
+    # validation split): held out by construction, while the pool trains on its train split
+    validation_sources: dict[str, str] = {}
 
 
 SOURCE_OPTIONS = SourceOptions
@@ -127,7 +132,9 @@ class Stream:
     """A pool's shuffled candidates, (source, row, Candidate), shared by the two draws: the
     validation draw takes eligible items and holds the others back for the training draw."""
 
-    def __init__(self, pool_name: str, items, lazy: bool = False, held_out: bool = True):
+    def __init__(
+        self, pool_name: str, items, lazy: bool = False, held_out: bool = True, val_items=None
+    ):
         self.pool_name, self.items, self.lazy, self.held_out = (
             pool_name,
             iter(items),
@@ -135,8 +142,18 @@ class Stream:
             held_out,
         )
         self.held: deque = deque()
+        # a validation-only source's candidates: never trained on, whether drawn or not
+        self.val_items = None if val_items is None else iter(val_items)
+        self.val_left: list = []
 
     def for_validation(self, eligible):
+        if self.val_items is not None:
+            for item in self.val_items:
+                if eligible(item):
+                    yield item
+                else:
+                    self.val_left.append(item)
+            return
         for item in self.items:
             if eligible(item):
                 yield item
@@ -154,6 +171,10 @@ class Stream:
         self.held.clear()
         if not self.lazy:
             yield from self.items
+        if self.val_items is not None:
+            yield from self.val_left
+            self.val_left.clear()
+            yield from self.val_items
 
 
 class Drawer:
@@ -411,7 +432,29 @@ def _table_stream(ctx, pool_name, tables, excluded_tables) -> Stream:
 
 
 def _rows_stream(ctx, pool_name, pool, excludes) -> Stream:
-    source = pool.source
+    cands = _row_candidates(ctx, pool.source, pool)
+    val_source = ctx.manifest.options.get("validation_sources", {}).get(pool_name)
+    if val_source is not None:  # validation from its own split, training from this one
+        if val_source == pool.source:
+            raise FFDataError(
+                f"options.validation_sources.{pool_name}: {val_source!r} is the pool's training "
+                "source; name the split that serves validation only"
+            )
+        val = _row_candidates(ctx, val_source, pool)
+        eligible = sum(not excludes.question(c.question) for *_, c in val)
+        return Stream(
+            pool_name,
+            _shuffled(cands, ctx.seed, pool_name),
+            held_out=eligible > 0,
+            val_items=_shuffled(val, ctx.seed, f"{pool_name}:validation"),
+        )
+    eligible = sum(not excludes.question(c.question) for *_, c in cands)
+    held_out = bool(cands) and eligible >= MIN_ELIGIBLE * len(cands)
+    return Stream(pool_name, _shuffled(cands, ctx.seed, pool_name), held_out=held_out)
+
+
+def _row_candidates(ctx, source: str, pool) -> list:
+    """(source, row, Candidate) of every usable row; a row the adapter rejects is dropped."""
     cands = []
     for idx, row in ctx.read_source(source):
         try:
@@ -426,9 +469,7 @@ def _rows_stream(ctx, pool_name, pool, excludes) -> Stream:
             ctx.drop(source, idx, reason, detail)
             continue
         cands.append((source, idx, c))
-    eligible = sum(not excludes.question(c.question) for *_, c in cands)
-    held_out = bool(cands) and eligible >= MIN_ELIGIBLE * len(cands)
-    return Stream(pool_name, _shuffled(cands, ctx.seed, pool_name), held_out=held_out)
+    return cands
 
 
 def _numeric_stream(ctx, pool_name, pool, need) -> Stream:

@@ -219,10 +219,34 @@ def test_validation_holds_out_nothing_surgical_or_sft_shards_v2_read(full):
     assert len(questions) > 10000 and {"countries", "elements"} <= tables
     val, _ = _parts(rows)
     assert not [_stem(r) for r in val if _norm(_stem(r)) in questions][:5]
-    assert not [r["source"] for r in val if r["source"] in tables or "arc" in r["source"]]
-    assert not [r for r in val if r["source"] == "gsm8k_train"]
+    assert not [r["source"] for r in val if r["source"] in tables]
+    assert not [r for r in val if r["source"] in ("gsm8k_train", "arc_easy_train")]
+    assert not [r for r in val if r["source"] == "arc_challenge_train"]
     excludes = built.record["manifest"]["options"]["validation_excludes"]
     assert {"surgical", "sft_shards_v2"} <= set(excludes)
+
+
+def test_arc_validation_comes_from_arcs_own_validation_split_and_never_trains(full):
+    """The train splits are read whole by sets trained earlier, so ARC validation items come
+    from ARC's validation split (options.validation_sources), and only from it; training never
+    takes a row of it."""
+    built, rows = full
+    val, train = _parts(rows)
+    by_source = Counter(r["source"] for r in val)
+    assert by_source["arc_easy_validation"] >= 100 and by_source["arc_challenge_validation"] >= 50
+    assert not [r for r in train if r["source"].endswith("_validation")]
+    val_q = {_norm(_stem(r)) for r in val}
+    assert not [r for r in train if _norm(_stem(r)) in val_q]
+    rec = built.record["reconciliation"]["by_source"]["arc_easy_validation"]
+    assert rec["read"] == 570 and rec["kept"] == by_source["arc_easy_validation"]
+    assert rec["kept"] + rec["dropped"] == rec["read"]  # the rest dropped with a reason
+
+
+def test_a_validation_source_must_not_be_the_pools_training_source(project):
+    tmp, write = project
+    path = write(options={"validation_sources": {"arc_easy": "arc_easy_train"}})
+    with pytest.raises(FFDataError, match=r"validation_sources.arc_easy: 'arc_easy_train' is"):
+        build_set("repair_blocks", path, root=str(tmp / "r"), quiet=True)
 
 
 def test_generated_duplicates_are_dropped_with_a_reason(full):

@@ -194,7 +194,7 @@ PINNED_RECIPES = {
     "manifests/gsm8k_sft.yaml": "0c2cd37f1499fb6a0d90f82d5e7bffffa487b19dd29016d189516f5d05d440b8",
     "manifests/pretrain_mix.yaml": "b50292bdea195d73f70bd2b421ddb5c26b367bed30805e327bdacbb5ea5c7b81",
     "manifests/pretrain_mix_full.yaml": "67f11b971c795f3d3037e51154de239e89d71af19490018a0e05ebed742edc49",
-    "manifests/repair_blocks.yaml": "f743e3a50ebb2e2b971efa6d4394ef2934a2a9963d2a99a325bcf2cc8bcae8f7",
+    "manifests/repair_blocks.yaml": "6e9e899df25584370cefaf504be6a55203f4fc3843a30bda3bd8b9c1ed02f074",
     "manifests/sft_shards_v2.yaml": "d5f803dff1efc3dbc588bd4f903962b18b05655a596a6223a9069871ebf5ef1e",
     "manifests/surgical.yaml": "3070070de57973ab54f8592ca569a57b8cf4fcef9be917e7fc5949d80ee21c29",
     "manifests/full/distill_v3.yaml": "557f62dbd275eec78de4d89cf958591788cddc01c1bd2556f91d9a8c1b674d2d",

@@ -127,14 +127,17 @@ def _window_draw(value, rng, k, spread, lo, hi) -> list[int]:
     return picked
 
 
-def ranked(key, wrong_below: list, wrong_above: list, rng: random.Random, k: int = 3) -> list:
+def ranked(
+    key, wrong_below: list, wrong_above: list, rng: random.Random, k: int = 3, rank=None
+) -> list:
     """k wrong values around `key` with the key's rank among the k+1 sorted options drawn
-    uniformly from the ranks the candidates allow. Each side lists its candidates best first
-    (plausible mistakes before filler), so the nearest-to-key are not preferred."""
+    uniformly from the ranks the candidates allow (or `rank`, or the allowed rank nearest to
+    it). Each side lists its candidates best first (plausible mistakes before filler), so the
+    nearest-to-key are not preferred."""
     ranks = [r for r in range(k + 1) if r <= len(wrong_below) and k - r <= len(wrong_above)]
     if not ranks:
         raise ValueError(f"not enough wrong values around {key!r}")
-    r = rng.choice(ranks)
+    r = rng.choice(ranks) if rank is None else min(ranks, key=lambda x: (abs(x - rank), x))
     picked = wrong_below[:r] + wrong_above[: k - r]
     rng.shuffle(picked)
     return picked

@@ -117,7 +117,11 @@ def numeric_mcq(problem: numeric.Problem, seed: int) -> Candidate:
             continue
         seen.add(text)
         (below if x < value else above).append(text)
-    wrong = mcq.ranked(key, below, above, rng)
+    # the key's rank cycles with the problem's place in the stream the builder draws in order
+    # (family by family, index by index), so any prefix of it, such as the ~100 validation
+    # items, has each rank a quarter of the time, not only the whole pool
+    place = problem.index * len(numeric.FAMILIES) + numeric.FAMILIES.index(problem.family)
+    wrong = mcq.ranked(key, below, above, rng, rank=place % 4)
     if all(_look(w) != _look(key) for w in wrong):  # the key alone in its format: swap one in
         for i, w in enumerate(wrong):
             side = below if Fraction(w) < value else above
