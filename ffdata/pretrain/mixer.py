@@ -73,6 +73,33 @@ def _fill(lengths: np.ndarray, order: np.ndarray, need: int, slack: int) -> np.n
     return np.array(taken, np.int64)
 
 
+def source_budget(cfg: PretrainConfig, src, available: int, n_docs: int):
+    """A source's plan summary, its token slack and how many whole copies of it the target
+    takes; errors when it has nothing left or needs more repeats than max_repeat. Shared by the
+    in-memory and the out-of-core planner, so both plan and fail alike."""
+    target = src.target_tokens
+    slack = int(cfg.tolerance * target)
+    info = {"group": src.group, "module": src.module, "quality": src.quality,
+            "weight": src.weight, "share": round(src.share, 6), "target_tokens": target,
+            "available_tokens": available, "available_docs": n_docs}  # fmt: skip
+    if target > 0 and available == 0:
+        raise FFDataError(
+            f"source {src.name!r}: no documents left after filtering and dedup, "
+            f"but its target is {target:,} tokens"
+        )
+    ratio = target / available if available else 0.0
+    if ratio > cfg.max_repeat * (1 + cfg.tolerance):
+        raise FFDataError(
+            f"source {src.name!r}: needs {ratio:.2f}x its {available:,} available tokens to reach "
+            f"its target of {target:,} ({src.share:.1%} of {cfg.total_tokens:,}), above "
+            f"targets.max_repeat {cfg.max_repeat:g}: lower its share, raise max_repeat or add data"
+        )
+    full = math.floor(ratio) if ratio >= 1 else 0
+    if full and target - full * available < -slack:  # e.g. ratio 2.0001 rounds down cleanly
+        full -= 1
+    return info, slack, full
+
+
 def plan_mix_in_memory(cfg: PretrainConfig, tokens_dir: Path, plan_dir: Path) -> dict:
     """Read the tokenized sidecars, choose the mix, write one plan file per final shard."""
     sidecars = sorted(Path(tokens_dir).glob("*.parquet"))
@@ -101,25 +128,7 @@ def plan_mix_in_memory(cfg: PretrainConfig, tokens_dir: Path, plan_dir: Path) ->
         lengths = all_lengths[rows] if len(rows) else np.zeros(0, np.int64)
         available = int(lengths.sum())
         target = src.target_tokens
-        slack = int(cfg.tolerance * target)
-        info = {"group": src.group, "module": src.module, "quality": src.quality,
-                "weight": src.weight, "share": round(src.share, 6), "target_tokens": target,
-                "available_tokens": available, "available_docs": int(len(rows))}  # fmt: skip
-        if target > 0 and available == 0:
-            raise FFDataError(
-                f"source {src.name!r}: no documents left after filtering and dedup, "
-                f"but its target is {target:,} tokens"
-            )
-        ratio = target / available if available else 0.0
-        if ratio > cfg.max_repeat * (1 + cfg.tolerance):
-            raise FFDataError(
-                f"source {src.name!r}: needs {ratio:.2f}x its {available:,} available tokens to reach "
-                f"its target of {target:,} ({src.share:.1%} of {cfg.total_tokens:,}), above "
-                f"targets.max_repeat {cfg.max_repeat:g}: lower its share, raise max_repeat or add data"
-            )
-        full = math.floor(ratio) if ratio >= 1 else 0
-        if full and target - full * available < -slack:  # e.g. ratio 2.0001 rounds down cleanly
-            full -= 1
+        info, slack, full = source_budget(cfg, src, available, int(len(rows)))
         sel_rows, sel_copy = [], []
         for c in range(full):
             sel_rows.append(rows)

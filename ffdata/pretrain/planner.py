@@ -14,7 +14,6 @@ order the in-memory planner indexed):
 """
 
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -29,7 +28,7 @@ import xxhash
 
 from ffdata.errors import FFDataError
 from ffdata.pretrain.config import PretrainConfig
-from ffdata.pretrain.mixer import PLAN_SUMMARY
+from ffdata.pretrain.mixer import PLAN_SUMMARY, source_budget
 
 PLAN_SCHEMA = pa.schema([
     ("doc_id", pa.string()), ("source", pa.string()), ("module", pa.string()),
@@ -204,25 +203,7 @@ def _plan(con, cfg: PretrainConfig, sidecars: list[Path], plan_dir: Path) -> dic
     for i, src in enumerate(cfg.sources):
         n_docs, available = stats.get(i, (0, 0))
         target = src.target_tokens
-        slack = int(cfg.tolerance * target)
-        info = {"group": src.group, "module": src.module, "quality": src.quality,
-                "weight": src.weight, "share": round(src.share, 6), "target_tokens": target,
-                "available_tokens": available, "available_docs": n_docs}  # fmt: skip
-        if target > 0 and available == 0:
-            raise FFDataError(
-                f"source {src.name!r}: no documents left after filtering and dedup, "
-                f"but its target is {target:,} tokens"
-            )
-        ratio = target / available if available else 0.0
-        if ratio > cfg.max_repeat * (1 + cfg.tolerance):
-            raise FFDataError(
-                f"source {src.name!r}: needs {ratio:.2f}x its {available:,} available tokens to reach "
-                f"its target of {target:,} ({src.share:.1%} of {cfg.total_tokens:,}), above "
-                f"targets.max_repeat {cfg.max_repeat:g}: lower its share, raise max_repeat or add data"
-            )
-        full = math.floor(ratio) if ratio >= 1 else 0
-        if full and target - full * available < -slack:  # e.g. ratio 2.0001 rounds down cleanly
-            full -= 1
+        info, slack, full = source_budget(cfg, src, available, n_docs)
         if full:
             writer.executemany("INSERT INTO copies VALUES (?, ?)", [(i, c) for c in range(full)])
         need = target - full * available
