@@ -322,12 +322,6 @@ def _shuffled(items: list, seed, name: str) -> list:
     return items
 
 
-def _generated(ctx, source: str, pool: str, from_row: int | None = None) -> None:
-    # BuildContext.generated counts generator output as input (older contexts lack it)
-    if hasattr(ctx, "generated"):
-        ctx.generated(source, 1, pool=pool, from_row=from_row)
-
-
 def build(ctx) -> None:
     m = ctx.manifest
     mode = m.options.get("block_a_source", "local")
@@ -386,10 +380,8 @@ def build(ctx) -> None:
         for source, row, c in stream.leftover():
             ctx.drop(source, row, "over_quota", c.key)
     for name, table in tables.items():
-        expanded = getattr(ctx, "expanded_rows", {}).get(name, set())
+        expanded = ctx.expanded_rows.get(name, set())
         for r in table.rows:
-            if r["_row"] not in expanded and not hasattr(ctx, "generated"):
-                continue  # an older context counts table rows as items: nothing to drop
             if r["_row"] not in expanded:
                 reason = "reference_table" if name == "anchors" else "unused"
                 ctx.drop(name, r["_row"], reason, "no pool asked a question from this row")
@@ -420,7 +412,7 @@ def _check_subjects(targets: dict, kept: Counter) -> None:
 def _table_stream(ctx, pool_name, tables, excluded_tables) -> Stream:
     cands = list(pools.table_candidates(pool_name, tables, ctx.seed))
     for source, row, _ in cands:
-        _generated(ctx, source, pool_name, from_row=row)
+        ctx.generated(source, pool=pool_name, from_row=row)
     # a pool whose stems repeat ("Which of these animals is a reptile?") cannot be held out:
     # its stem would be asked in validation and training alike
     stems = {_norm(c.question) for *_, c in cands}
@@ -501,7 +493,7 @@ def _numeric_stream(ctx, pool_name, pool, need) -> Stream:
                         "answer_value": p.answer,
                     },
                 )
-            _generated(ctx, pool.source, pool_name)
+            ctx.generated(pool.source, pool=pool_name)
             yield pool.source, i, c
 
     return Stream(pool_name, problems(), lazy=True)

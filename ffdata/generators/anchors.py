@@ -18,6 +18,7 @@ from ffdata.generators import names
 from ffdata.generators.mcq import _BASE as BASE
 from ffdata.generators.mcq import (
     CREDIT_TABLES,
+    WORK_EVENT,
     Candidate,
     creator_of,
     eponymous,
@@ -129,12 +130,7 @@ def _year_facts(table: str, row: dict, rng: random.Random):
             f"Is it true that {who} {done} {what} in {{year}}?",
         ]
     else:
-        event = {
-            "literature": "first published",
-            "music": "completed or first performed",
-            "art": "completed",
-            "philosophy": "first published",
-        }[table]
+        event = WORK_EVENT[table]
         qs = [
             f"Was {what} by {who} {event} in {{year}}?",
             f"Is {{year}} the year {what} by {who} was {event}?",

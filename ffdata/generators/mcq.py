@@ -470,6 +470,15 @@ def year_of(tables, seed, table: str):
         yield _cand(table, r, "year", q, r["year"], d, category)
 
 
+# What a work's year marks, by humanities table ("first published in 1851")
+WORK_EVENT = {
+    "literature": "first published",
+    "music": "completed or first performed",
+    "art": "completed",
+    "philosophy": "first published",
+}
+
+
 def year_questions(table: str, r: dict) -> list[str]:
     what = subject(table, r)
     if table in ("inventions", "discoveries"):
@@ -482,12 +491,7 @@ def year_questions(table: str, r: dict) -> list[str]:
             f"What year did {who} {_base(verb)} {what}?",
         ]
     who = r[CREDIT_TABLES[table][1]]
-    event = {
-        "literature": "first published",
-        "music": "completed or first performed",
-        "art": "completed",
-        "philosophy": "first published",
-    }[table]
+    event = WORK_EVENT[table]
     return [
         f"In which year was {what} by {who} {event}?",
         f"When was {what} by {who} {event}?",
