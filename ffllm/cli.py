@@ -90,7 +90,19 @@ def train(
 
 @app.command()
 def plan(
-    model: Annotated[str, typer.Option("--model", help="Size preset: tiny, 124m, 2b")] = "2b",
+    ctx: typer.Context,
+    manifest: Annotated[
+        str | None,
+        typer.Option(
+            "--manifest",
+            help="Plan a run manifest as written (model, micro, seq, precision, compile, "
+            "checkpointing, ZeRO from it) and say what it needs if it does not fit",
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="Size preset: tiny, 124m, 2b (with --manifest: an init's)"),
+    ] = None,
     gpus: Annotated[int, typer.Option("--gpus", min=1)] = 8,
     gpu_mem: Annotated[float, typer.Option("--gpu-mem", help="Memory per GPU in GiB")] = 24,
     zero: Annotated[int, typer.Option("--zero", min=0, max=3)] = 2,
@@ -105,10 +117,27 @@ def plan(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ):
     """Per-GPU memory (params, grads, optimizer, activations, buckets) and a fit verdict."""
-    from ffllm.plan import max_micro, render
+    from ffllm.plan import max_micro, plan_run, render, render_run
     from ffllm.plan import plan as make_plan
 
-    kwargs = dict(model=model, gpus=gpus, gpu_mem_gib=gpu_mem, zero=zero, seq=seq)
+    if manifest is not None:
+        from ffllm.train.config import load_run
+
+        given = [
+            f"--{name.replace('_', '-')}"
+            for name in ("zero", "micro", "seq", "eager", "loss")
+            # typer carries its own click: compare the source by name
+            if ctx.get_parameter_source(name).name != "DEFAULT"
+        ]
+        if given:
+            raise FFDataError(
+                f"{', '.join(given)}: --manifest plans the run as written; edit the manifest"
+            )
+        rp = plan_run(load_run(manifest), manifest, gpus=gpus, gpu_mem_gib=gpu_mem, model=model)
+        print(json.dumps(rp.to_dict()) if as_json else render_run(rp))
+        return
+
+    kwargs = dict(model=model or "2b", gpus=gpus, gpu_mem_gib=gpu_mem, zero=zero, seq=seq)
     kwargs |= dict(compiled=not eager, loss=loss)
     try:
         pl = make_plan(micro=micro, **kwargs)
