@@ -3,8 +3,9 @@
 --   rows, total                             all rows
 --   by_part.P, parts.P, quotas.P            rows of part P (surgical's quotas are per part)
 --   validation                              rows of the validation part
---   blocks.B, by_block.B                    rows of block B outside the validation part
+--   blocks.B, by_block.B                    rows of block B outside the validation part(s)
 --   pools.B.P                               rows of block B, pool P (meta.pool) outside validation
+--   (a part named validation_* is held out too: repair_blocks' validation_e)
 --   validation_by_pool.B/P                  validation rows of block B, pool P
 --   by_source.S, by_format.F, by_block_category.K   the build record's counts
 --   declared.<key>                          the manifest's own figure for <key>, as <key>
@@ -23,9 +24,9 @@ WITH figures AS (
     UNION ALL SELECT unnest(['by_part.', 'parts.', 'quotas.']) || part, sum(n)
               FROM composition GROUP BY part
     UNION ALL SELECT unnest(['blocks.', 'by_block.']) || block, sum(n)
-              FROM composition WHERE part IS DISTINCT FROM 'validation' GROUP BY block
+              FROM composition WHERE part NOT LIKE 'validation%' OR part IS NULL GROUP BY block
     UNION ALL SELECT 'pools.' || block || '.' || pool, sum(n)
-              FROM composition WHERE part IS DISTINCT FROM 'validation' GROUP BY block, pool
+              FROM composition WHERE part NOT LIKE 'validation%' OR part IS NULL GROUP BY block, pool
     UNION ALL SELECT 'validation_by_pool.' || block || '/' || pool, sum(n)
               FROM composition WHERE part = 'validation' GROUP BY block, pool
     UNION ALL SELECT kind || '.' || key, n FROM counts

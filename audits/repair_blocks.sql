@@ -2,7 +2,8 @@
 -- repair_blocks audit: counts vs targets, letter balance, Block B answer lengths, anti-anchoring
 -- shares, validation disjointness, lineage. Runs after the generic audits (`ffdata audit`).
 
--- Rows per part and block against the manifest targets (validation is its own part)
+-- Rows per part and block against the manifest targets (validation and validation_e, the
+-- held-out humanities works, are their own parts)
 WITH got AS (
     SELECT json_extract_string(meta, '$.part') AS part, block, count(*) AS rows
     FROM shards GROUP BY ALL
@@ -10,8 +11,8 @@ WITH got AS (
     SELECT leaf AS block, target FROM targets WHERE key LIKE 'blocks.%'
 )
 SELECT g.part, g.block, g.rows,
-       CASE WHEN g.part = 'validation' THEN NULL ELSE w.target::BIGINT END AS target,
-       g.part = 'validation' OR g.rows = w.target AS ok
+       CASE WHEN g.part LIKE 'validation%' THEN NULL ELSE w.target::BIGINT END AS target,
+       g.part LIKE 'validation%' OR g.rows = w.target AS ok
 FROM got g LEFT JOIN want w ON w.block = g.block ORDER BY g.part, g.block;
 
 -- A + B + D + validation = the stage-7 total (16,006 on the default manifest)
@@ -20,19 +21,26 @@ WITH got AS (SELECT count(*) AS n FROM shards WHERE block IN ('A', 'B', 'D')),
               WHERE key IN ('blocks.A', 'blocks.B', 'blocks.D', 'validation'))
 SELECT got.n AS abd_plus_validation, want.n AS target, got.n = want.n AS ok FROM got, want;
 
--- Per pool: training and validation rows against the quotas (pool quotas live in the build record)
+-- Per pool: training, validation and validation_e rows against the quotas (pool quotas live in
+-- the build record)
 WITH got AS (
     SELECT block, json_extract_string(meta, '$.pool') AS pool,
-           count(*) FILTER (WHERE json_extract_string(meta, '$.part') <> 'validation') AS train,
-           count(*) FILTER (WHERE json_extract_string(meta, '$.part') = 'validation') AS validation
+           count(*) FILTER (WHERE json_extract_string(meta, '$.part') NOT LIKE 'validation%')
+               AS train,
+           count(*) FILTER (WHERE json_extract_string(meta, '$.part') = 'validation') AS validation,
+           count(*) FILTER (WHERE json_extract_string(meta, '$.part') = 'validation_e')
+               AS validation_e
     FROM shards GROUP BY ALL
 )
 SELECT g.block, g.pool, g.train, t.target::BIGINT AS train_target, g.validation,
-       coalesce(v.target, 0)::BIGINT AS validation_target,
-       g.train = t.target AND g.validation = coalesce(v.target, 0) AS ok
+       coalesce(v.target, 0)::BIGINT AS validation_target, g.validation_e,
+       coalesce(e.target, 0)::BIGINT AS validation_e_target,
+       g.train = t.target AND g.validation = coalesce(v.target, 0)
+           AND g.validation_e = coalesce(e.target, 0) AS ok
 FROM got g
 LEFT JOIN targets t ON t.key = 'pools.' || g.block || '.' || g.pool
 LEFT JOIN targets v ON v.key = 'validation_by_pool.' || g.block || '/' || g.pool
+LEFT JOIN targets e ON e.key = 'validation_e_by_pool.' || g.block || '/' || g.pool
 ORDER BY g.block, g.pool;
 
 -- Block A (training part) by subject (meta.subject): what the block teaches
@@ -85,12 +93,12 @@ SELECT count(*) AS rows,
        rows = distinct_questions AS ok
 FROM shards;
 
--- Validation never shares a question key with training
+-- Validation (both held-out parts) never shares a question key with training
 SELECT count(*) AS shared_keys, count(*) = 0 AS ok
 FROM (SELECT json_extract_string(meta, '$.key') AS k FROM shards
-      WHERE json_extract_string(meta, '$.part') = 'validation') v
+      WHERE json_extract_string(meta, '$.part') LIKE 'validation%') v
 JOIN (SELECT json_extract_string(meta, '$.key') AS k FROM shards
-      WHERE json_extract_string(meta, '$.part') <> 'validation') t USING (k);
+      WHERE json_extract_string(meta, '$.part') NOT LIKE 'validation%') t USING (k);
 
 -- Anti-anchoring: each anchor's share of the right answers among credit questions of its
 -- category (MCQ + yes/no), next to its share of the credits in the fact tables

@@ -12,6 +12,12 @@ quotas, and is drawn for every pool before any training item, so that training c
   A pool may name a source that serves only its validation items (`options.validation_sources`:
   ARC's own validation split, which no set trains on) while it trains on its train split.
 
+A second held-out part, `validation_e` (`targets.validation_e: {pool: n}`), holds out whole works
+of the humanities tables for the weak-domain scores (ffllm/eval/heldout.py): MCQ over literature,
+music and art, drawn the same way, before training. Its `<table>_work_by` items come from the
+works its `<table>_creator` items hold out (the same fact asked the other way), so holding out N
+works costs the training blocks N works, not 2N; no training item (any block) states them.
+
 Each pool is shuffled with the set seed, every question is used at most once in the whole build,
 every item passes decontamination (ctx.keep_batch), and a pool that runs dry is an error naming it
 and the shortfall. Every candidate a table or generator produces is counted (ctx.generated) and
@@ -37,6 +43,8 @@ from ffdata.tables import cross_check, validate_rows
 VERSION = "2"
 TRAIN_BLOCKS = ("A", "B", "D", "E", "F")
 VALIDATED_BLOCKS = ("A", "B", "D")
+VALIDATION_E = "validation_e"  # held-out humanities works (Block E pools), see the docstring
+VALIDATION_PARTS = ("validation", VALIDATION_E)
 NUMERIC_TRIES = 50  # draws per needed item before a generator family counts as exhausted
 MIN_ELIGIBLE = 0.5  # a real-data pool is held out only if most of its rows are not excluded
 
@@ -50,6 +58,7 @@ TARGETS = create_model(
     __base__=Strict,
     blocks=(dict[str, Quota], {}),
     validation=(Quota, 0),
+    validation_e=(dict[str, Quota], {}),
     max_arithmetic_share_A=(Annotated[float, Field(ge=0, le=1)] | None, None),
     min_subjects_A=(Quota | None, None),
     A_hf=(dict[str, Quota], {}),
@@ -103,6 +112,19 @@ def quotas(targets: dict, block_a_source: str) -> dict[str, dict[str, int]]:
                 f"but targets.blocks.{block} is {want}"
             )
     return out
+
+
+def validation_e_quotas(targets: dict, q: dict[str, dict[str, int]]) -> dict[str, int]:
+    """{pool: n} of the held-out humanities part: Block E's MCQ table pools only."""
+    spec = targets.get(VALIDATION_E) or {}
+    for pool in spec:
+        p = pools.POOLS.get(pool)
+        if pool not in q["E"] or p is None or p.kind != "table" or not p.mcq:
+            raise FFDataError(
+                f"targets.{VALIDATION_E}.{pool}: not an MCQ pool of Block E "
+                f"(E's MCQ pools: {sorted(x for x in q['E'] if pools.POOLS[x].mcq)})"
+            )
+    return {pool: n for pool, n in spec.items() if n}
 
 
 def stratify(
@@ -180,13 +202,14 @@ class Stream:
 class Drawer:
     """State shared by every pool: used questions and facts, letter sequences."""
 
-    def __init__(self, ctx, q, val, excludes: heldout.Excludes, excluded_tables: set[str]):
+    def __init__(self, ctx, q, val, val_e, excludes: heldout.Excludes, excluded_tables: set[str]):
         self.ctx, self.seed = ctx, ctx.seed
         self.excludes, self.excluded_tables = excludes, excluded_tables
         self.used_keys: set[str] = set()
         self.used_questions: set[str] = set()
         self.val_questions: set[str] = set()  # normalized stems asked in validation
         self.val_facts: dict[tuple, set[str]] = defaultdict(set)  # (table, row) -> families
+        self.val_e_rows: dict[str, set] = defaultdict(set)  # table -> rows held out in validation_e
         self.skipped: Counter = Counter()
         self.subjects: Counter = Counter()  # (part, block, subject) -> items kept
         # A shuffled, exactly balanced letter sequence per pool (so no letter is a shortcut in
@@ -194,12 +217,15 @@ class Drawer:
         # a whole stays balanced to one item.
         self.letters: dict[tuple[str, str, str], list[str]] = {}
         for block in TRAIN_BLOCKS:
-            for part in (block, "validation"):
+            for part in (block, *VALIDATION_PARTS):
                 counts = Counter({letter: 0 for letter in "ABCD"})
                 for pool_name, n_train in q[block].items():
                     if not pools.POOLS[pool_name].mcq:
                         continue
-                    n = val.get((block, pool_name), 0) if part == "validation" else n_train
+                    n = {
+                        "validation": val.get((block, pool_name), 0),
+                        VALIDATION_E: val_e.get(pool_name, 0) if block == "E" else 0,
+                    }.get(part, n_train)
                     rng = random.Random(f"{self.seed}:letters:{part}:{block}:{pool_name}")
                     order = sorted("ABCD", key=lambda x: (counts[x], rng.random()))
                     seq = [x for x in "ABCD" for _ in range(n // 4)] + order[: n % 4]
@@ -215,13 +241,24 @@ class Drawer:
             return False
         return not self.excludes.question(c.question)
 
+    def eligible_e(self, pool_name: str, q_e: dict[str, int]):
+        """validation_e: a work_by item only about a work the creator items hold out."""
+        table = pools.POOLS[pool_name].source
+        same_works = pool_name.endswith("_work_by") and f"{table}_creator" in q_e
+
+        def eligible(item) -> bool:
+            _, row, c = item
+            return self.eligible(item) and (not same_works or row in self.val_e_rows[table])
+
+        return eligible
+
     def refuse(self, pool_name: str, c: mcq.Candidate, part: str) -> str:
         """Why `c` cannot be drawn for `part` now ("" if it can)."""
         if c.key in self.used_keys:
             return "duplicate"
         if _question_id(c) in self.used_questions:
             return "duplicate_question"
-        if part != "validation":
+        if part not in VALIDATION_PARTS:
             if _norm(c.question) in self.val_questions:
                 return "heldout_question"
             for f in subjects.facts_of(pool_name, c):
@@ -302,15 +339,17 @@ class Drawer:
                     got += 1
                     self.ctx.emit(part, rec)
                     self.subjects[(part, block, subjects.subject_of(pool_name, c))] += 1
-                    if part == "validation":
+                    if part in VALIDATION_PARTS:
                         self.val_questions.add(_norm(c.question))
                         for f in subjects.facts_of(pool_name, c):
                             table, r, family = f.rsplit(":", 2)
                             self.val_facts[(table, r)].add(family)
+                        if part == VALIDATION_E:
+                            self.val_e_rows[c.meta["table"]].add(c.meta["row"])
                 elif c.is_mcq:
                     self.letters[(part, block, pool_name)].append(rec["response"])
         if got < n:
-            what = "validation" if part == "validation" else "train"
+            what = part if part in VALIDATION_PARTS else "train"
             raise FFDataError(
                 f"pool {pool_name!r} (block {block}) cannot fill its quota: needs {n} {what} "
                 f"items, found only {got} usable items ({n - got} short)"
@@ -363,7 +402,8 @@ def build(ctx) -> None:
                 streams[(block, pool_name)] = _numeric_stream(ctx, pool_name, pool, need)
     held_out = {cell for cell, s in streams.items() if s.held_out}
     val = stratify(q, int(m.targets.get("validation", 0)), held_out)
-    drawer = Drawer(ctx, q, val, excludes, excluded_tables)
+    val_e = validation_e_quotas(m.targets, q)
+    drawer = Drawer(ctx, q, val, val_e, excludes, excluded_tables)
 
     # 1. every validation item first, so that 2. training can avoid its questions and facts
     for (block, pool_name), stream in streams.items():
@@ -371,6 +411,12 @@ def build(ctx) -> None:
         if n_val:
             items = stream.for_validation(drawer.eligible)
             drawer.fill(block, pool_name, items, "validation", n_val)
+    # creator pools first: their works are the ones the work_by items may ask about
+    for pool_name in sorted(val_e, key=lambda p: (p.endswith("_work_by"), list(val_e).index(p))):
+        # a stem that repeats ("Which of these novels is by Jane Austen?") is then refused in
+        # training (heldout_question), as for the validation part
+        items = streams[("E", pool_name)].for_validation(drawer.eligible_e(pool_name, val_e))
+        drawer.fill("E", pool_name, items, VALIDATION_E, val_e[pool_name])
     for (block, pool_name), stream in streams.items():
         if q[block][pool_name]:
             drawer.fill(block, pool_name, stream.for_training(), block, q[block][pool_name])
@@ -387,7 +433,9 @@ def build(ctx) -> None:
                 ctx.drop(name, r["_row"], reason, "no pool asked a question from this row")
 
     _check_subjects(m.targets, drawer.subjects)
-    ctx.set_targets(_targets(m.targets, q, val, tables, drawer, mode, excludes, excluded_tables))
+    ctx.set_targets(
+        _targets(m.targets, q, val, val_e, tables, drawer, mode, excludes, excluded_tables)
+    )
 
 
 def _check_subjects(targets: dict, kept: Counter) -> None:
@@ -499,7 +547,7 @@ def _numeric_stream(ctx, pool_name, pool, need) -> Stream:
     return Stream(pool_name, problems(), lazy=True)
 
 
-def _targets(targets, q, val, tables, drawer, mode, excludes, excluded_tables) -> dict:
+def _targets(targets, q, val, val_e, tables, drawer, mode, excludes, excluded_tables) -> dict:
     """What the audit compares against: quotas, rules, and the anchors' share in the tables."""
     anchor_share = {}
     for r in tables["anchors"].rows:
@@ -523,6 +571,12 @@ def _targets(targets, q, val, tables, drawer, mode, excludes, excluded_tables) -
         "blocks": {b: sum(q[b].values()) for b in TRAIN_BLOCKS},
         "validation": sum(val.values()),
         "validation_by_pool": {f"{b}/{p}": n for (b, p), n in sorted(val.items())},
+        # the held-out humanities part (weak-domain scores): its rows, per pool and per subject
+        "by_part": {VALIDATION_E: sum(val_e.values())} if val_e else {},
+        "validation_e_by_pool": {f"E/{p}": n for p, n in sorted(val_e.items())},
+        "validation_e_by_subject": {
+            s: n for (part, _, s), n in sorted(drawer.subjects.items()) if part == VALIDATION_E
+        },
         "pools": {b: dict(q[b]) for b in TRAIN_BLOCKS},
         "letter_balance_tolerance": 0.01,
         "short_fact_max_chars": 100,

@@ -36,8 +36,10 @@ def full(repair_blocks):
 def test_default_build_has_exact_counts(full):
     built, rows = full
     parts = built.record["counts"]["by_part"]
-    assert parts == {"A": 10714, "B": 929, "D": 3562, "E": 900, "F": 240, "validation": 801}
-    assert sum(r["block"] in "ABD" for r in rows) == 16006
+    assert parts == {
+        "A": 10714, "B": 929, "D": 3562, "E": 764, "F": 240, "validation": 801, "validation_e": 104
+    }  # fmt: skip
+    assert sum(r["block"] in "ABD" for r in rows) == 16006  # validation_e is Block E's
     val = [r for r in rows if json.loads(r["meta"])["part"] == "validation"]
     assert {r["block"] for r in val} == {"A", "B", "D"}
     assert built.record["reconciliation"]["ok"]
@@ -75,7 +77,7 @@ def test_letters_balanced_and_validation_disjoint(full):
     keys = {}
     for r in rows:
         m = json.loads(r["meta"])
-        keys.setdefault(m["part"] == "validation", set()).add(m["key"])
+        keys.setdefault(m["part"].startswith("validation"), set()).add(m["key"])
     assert not keys[True] & keys[False]
 
 
@@ -85,6 +87,27 @@ def test_mcq_answer_letter_points_at_the_right_option(full):
         if r["format"] == "mcq_letter":
             meta = json.loads(r["meta"])
             assert meta["options"]["ABCD".index(r["response"])] == meta["correct"]
+
+
+def test_validation_e_holds_out_whole_humanities_works(full):
+    """The weak-domain part: MCQ over literature, music and art, every letter a quarter per
+    subject, each held-out work asked both ways (who made it, which work is by its maker), and
+    no training item of any block from a held-out work's row."""
+    _, rows = full
+    metas = [(r, json.loads(r["meta"])) for r in rows]
+    ve = [(r, m) for r, m in metas if m["part"] == "validation_e"]
+    assert Counter(m["subject"] for _, m in ve) == {"literature": 48, "music": 32, "art": 24}
+    assert {r["format"] for r, _ in ve} == {"mcq_letter"} and {r["block"] for r, _ in ve} == {"E"}
+    for subject in ("literature", "music", "art"):
+        letters = Counter(r["response"] for r, m in ve if m["subject"] == subject)
+        assert set(letters.values()) == {sum(letters.values()) // 4}, (subject, letters)
+    works = defaultdict(set)
+    for _, m in ve:
+        works[m["template"]].add((m["table"], m["row"]))
+    assert works["creator"] == works["work_by"] and len(works["creator"]) == 52
+    trained = {(m["table"], m["row"]) for _, m in metas
+               if not m["part"].startswith("validation") and "table" in m}  # fmt: skip
+    assert not works["creator"] & trained
 
 
 # --- Block A across subjects, Block B misconceptions, a validation split that is held out ---------
@@ -104,8 +127,9 @@ def _norm(text: str) -> str:
 
 
 def _parts(rows):
-    val = [r for r in rows if json.loads(r["meta"])["part"] == "validation"]
-    train = [r for r in rows if json.loads(r["meta"])["part"] != "validation"]
+    """(held-out rows, training rows): both held-out parts, validation and validation_e."""
+    val = [r for r in rows if json.loads(r["meta"])["part"].startswith("validation")]
+    train = [r for r in rows if not json.loads(r["meta"])["part"].startswith("validation")]
     return val, train
 
 
