@@ -30,11 +30,12 @@ does not fit as written it says what would (`needs`).
 """
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ffdata.errors import FFDataError
-from ffllm.train.config import PRESETS, RunManifest, deepspeed_config
+from ffllm.train.config import PRESETS, RunManifest, deepspeed_config, load_run
 
 GIB = 1024**3
 VOCAB = 50257
@@ -134,7 +135,7 @@ def plan(
 ) -> Plan:
     """`model` names a preset, or only labels `dims` (n_embd, n_layer, n_positions[, vocab]).
     `trainable`: the parameters the optimizer trains (LoRA adapters; None: all). `frozen_params`:
-    a frozen bf16 model beside it (teacher, reference). `seqs_per_micro`: sequences per micro
+    a frozen model beside it in the run's precision (teacher, reference). `seqs_per_micro`: sequences per micro
     batch entry (DPO: 2). `loss`: chunked, hf, or full (hf plus a frozen model's bf16 logits)."""
     if dims is None and model not in PRESETS:
         raise ValueError(f"unknown model preset {model!r} (presets: {sorted(PRESETS)})")
@@ -159,7 +160,7 @@ def plan(
         "comm_buckets": w * (reduce_bucket * (2 if overlap else 1) + allgather_bucket),
     }
     if frozen_params:
-        rows["frozen_model"] = 2 * frozen_params
+        rows["frozen_model"] = w * frozen_params
     sbh = seq * micro * seqs_per_micro * d
     per_layer = (34 if compiled else 54) * sbh * w // 2
     tokens = seq * micro * seqs_per_micro
@@ -214,7 +215,7 @@ def render(pl: Plan, max_no_ckpt: int, max_ckpt: int) -> str:
         "grads": f"gradients ({w}{', partition' if pl.zero >= 2 else ''})",
         "optimizer_fp32": "optimizer (fp32 master + Adam m,v)",
         "comm_buckets": "communication buckets",
-        "frozen_model": "frozen model (bf16)",
+        "frozen_model": f"frozen model ({w})",
     }
     for key, value in pl.rows.items():
         lines.append(f"{labels[key]:34} {gib(value)} {gib(value)}")
@@ -287,8 +288,16 @@ def _checkpoint_dims(path: str) -> dict | None:
         raise FFDataError(f"{config}: no {e.args[0]!r}: not a GPT-2 config") from None
 
 
-def _model(run: RunManifest, model: str | None, notes: list[str]) -> tuple[str, dict]:
+def _model(
+    run: RunManifest,
+    model: str | None,
+    notes: list[str],
+    manifest_dir: Path | None = None,
+    depth: int = 0,
+) -> tuple[str, dict]:
     """(label, dims) of the trained model: its preset, its init checkpoint's config, or --model."""
+    if depth > 16:
+        raise FFDataError(f"model.init {run.model.init}: the runs' inits form a cycle")
     if run.model.preset is not None:
         if model is not None and model != run.model.preset:
             raise FFDataError(f"--model {model}: the manifest names preset {run.model.preset!r}")
@@ -302,12 +311,35 @@ def _model(run: RunManifest, model: str | None, notes: list[str]) -> tuple[str, 
     dims = _checkpoint_dims(init)
     if dims is not None:
         return f"init {init}", dims
-    # Not built yet (a later stage of the line): the FF-LLM size, said in the output.
+    # Not trained yet: an export of another run (runs/<name>/hf/ckpt-<step>) has the size of
+    # that run's model; anything else is a stage of the FF line, the 2b preset. Said either way.
+    source = _source_run(init, manifest_dir)
+    if source is not None:
+        label, dims = _model(source, None, [], manifest_dir, depth + 1)
+        notes.append(
+            f"model.init {init} is not here: planned as run {source.name}'s model ({label})"
+        )
+        return label, dims
     notes.append(
         f"model.init {init} is not here (no config.json): planned as the 2b preset, the "
         "FF-LLM size (--model plans another)"
     )
     return "2b", PRESETS["2b"]
+
+
+def _source_run(init: str, manifest_dir: Path | None) -> RunManifest | None:
+    """The run manifest (beside this one) of the run whose HF export `init` names."""
+    match = re.search(r"(?:^|/)runs/([^/]+)/hf/ckpt-\d+/?$", init)
+    if match is None or manifest_dir is None:
+        return None
+    for path in sorted(manifest_dir.glob("*.yaml")):
+        try:
+            run = load_run(path)
+        except FFDataError:
+            continue  # another manifest's problem, not this plan's
+        if run.name == match.group(1):
+            return run
+    return None
 
 
 def plan_run(
@@ -319,7 +351,7 @@ def plan_run(
 ) -> RunPlan:
     """Plan `run` as written on `gpus` GPUs of `gpu_mem_gib` (bf16 where it says auto: GPUs)."""
     notes: list[str] = []
-    label, dims = _model(run, model, notes)
+    label, dims = _model(run, model, notes, Path(manifest).parent if manifest else None)
     if run.data.seq_len > dims["n_positions"]:
         raise FFDataError(
             f"{manifest}: data.seq_len {run.data.seq_len} > model context {dims['n_positions']}"

@@ -157,7 +157,7 @@ def test_every_run_manifest_plans(path):
     assert "as written: " in text
     assert rp.fits or rp.memory_needs or rp.batch_need
     if run.model.init is not None and not (REPO / run.model.init / "config.json").exists():
-        assert rp.plan.params == 2_018_641_920 and "planned as the 2b preset" in text
+        assert f"note: model.init {run.model.init} is not here" in text  # the size is said
     if run.lora is not None:  # only the adapters are trained and hold optimizer state
         assert 0 < rp.plan.trainable < rp.plan.params / 50
 
@@ -179,6 +179,27 @@ def test_an_init_checkpoint_is_planned_at_its_own_size(tmp_path):
     rp = plan_run(run, "")
     assert rp.plan.params == n_params(768, 12, 1024) and not rp.notes
     assert plan_run(run, "", model="2b").plan.params == 2_018_641_920  # --model wins, said so
+
+
+def test_an_init_not_trained_yet_is_planned_at_its_source_runs_size(tmp_path):
+    """An export of another run (runs/<name>/hf/ckpt-N) has that run's size; an init that is
+    no run's export (artifacts/champions/latest: a stage of the FF line) is the 2b preset."""
+    base = yaml.safe_load((MANIFESTS / "tiny_repair.yaml").read_text())
+    (tmp_path / "base.yaml").write_text(
+        yaml.safe_dump(deep_merge(base, {"name": "base", "model": {"preset": "124m"}}))
+    )
+    later = deep_merge(base, {"name": "later", "model": {"preset": None}})
+    later["model"]["init"] = "artifacts/runs/base/hf/ckpt-60"
+    (tmp_path / "later.yaml").write_text(yaml.safe_dump(later))
+    rp = plan_run(load_run(tmp_path / "later.yaml"), str(tmp_path / "later.yaml"))
+    assert rp.plan.params == n_params(768, 12, 1024)
+    assert rp.notes == ["model.init artifacts/runs/base/hf/ckpt-60 is not here: planned as run "
+                        "base's model (124m)"]  # fmt: skip
+    ff313 = plan_run(
+        load_run(MANIFESTS / "ff313_repair.yaml"), str(MANIFESTS / "ff313_repair.yaml")
+    )
+    assert ff313.plan.params == 2_018_641_920 and "planned as the 2b preset" in ff313.notes[0]
+    assert ff313.fits  # the card's stage 7 on 8 × 24 GiB: micro 4, accumulation 4
 
 
 def test_lora_parameter_count_is_peft_s():
