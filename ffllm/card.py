@@ -14,7 +14,7 @@ from safetensors import safe_open
 from ffdata.errors import FFDataError
 from ffdata.sets import open_set
 from ffllm.eval.common import EVAL_DIR, check_checkpoint, pct, weight_files, weights_sha256
-from ffllm.eval.factbench import format_factbench
+from ffllm.eval.factbench import format_factbench, is_current
 from ffllm.eval.mmlu import format_mmlu
 
 RUN_RECORD = "run.json"
@@ -148,8 +148,8 @@ def training_stages(ckpt: Path, root=None, _depth: int = 0) -> list[dict]:
 
 
 def saved_evals(ckpt: Path) -> dict:
-    """The best saved MMLU result (most items, then 5-shot) and the factual bench, if any."""
-    out = {"mmlu": None, "mmlu_all": [], "factbench": None}
+    """The best saved MMLU result (most items, then 5-shot) and the factual benches, if any."""
+    out = {"mmlu": None, "mmlu_all": [], "factbench": None, "factbench_extended": None}
     sha = weights_sha256(ckpt)
     for path in sorted((ckpt / EVAL_DIR).glob("*.json")):
         res = json.loads(path.read_text())
@@ -158,7 +158,11 @@ def saved_evals(ckpt: Path) -> dict:
         if res.get("benchmark") == "mmlu":
             out["mmlu_all"].append(res)
         elif res.get("benchmark") == "factbench":
-            out["factbench"] = res
+            # the card shows its 106-prompt bench; a result of another bench or of an older
+            # prompt file (or version) is not that bench
+            for key, bench in (("factbench", "card"), ("factbench_extended", "extended")):
+                if is_current(res, bench):
+                    out[key] = res
     if out["mmlu_all"]:
         out["mmlu"] = max(
             out["mmlu_all"], key=lambda r: (r["split"] == "test", r["items"], r["shots"])
@@ -403,6 +407,13 @@ def build_card(
         lines += [f"- {r['label']}: {pct(r['acc'])}" for r in others]
     if evals["factbench"]:
         lines += ["", "### Factual bench", "", format_factbench(evals["factbench"]).rstrip()]
+    if evals["factbench_extended"]:
+        x = evals["factbench_extended"]
+        lines += [
+            "",
+            f"Extended bench, not the card's ({x['label']}): {x['correct']}/{x['prompts']} "
+            f"({pct(x['acc'], 1)}).",
+        ]
     if sweep:
         from ffllm.sweep import format_sweep
 

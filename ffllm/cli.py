@@ -190,20 +190,26 @@ def eval_mmlu(
 @eval_app.command("factbench")
 def eval_factbench(
     ckpt: Annotated[str, typer.Argument(help="HF checkpoint folder")],
+    bench: Annotated[
+        str, typer.Option("--bench", help="card (106 prompts, the card's) or extended (116)")
+    ] = "card",
     batch_size: Annotated[int, typer.Option("--batch-size")] = 16,
     device: Annotated[str, typer.Option("--device")] = "cpu",
     answers: Annotated[bool, typer.Option("--answers", help="Print every answer")] = False,
     force: Annotated[bool, typer.Option("--force", help="Ignore a saved result")] = False,
 ):
-    """The project's factual bench: greedy, Alpaca template, per-category table."""
-    from ffllm.eval.factbench import evaluate_factbench, format_factbench
+    """The project's factual bench: greedy, Alpaca template, the card's per-category table."""
+    from ffllm.eval.factbench import evaluate_factbench, format_factbench, get_bench
 
-    res = evaluate_factbench(ckpt, batch_size=batch_size, device=device, reuse=not force)
+    name = get_bench(bench).result_name
+    res = evaluate_factbench(
+        ckpt, bench=bench, batch_size=batch_size, device=device, reuse=not force
+    )
     print(format_factbench(res))
     if answers:
         for a in res["answers"]:
             print(f"{'✓' if a['correct'] else '✗'} {a['id']}: {a['answer'][:100]!r}")
-    print(f"saved: {ckpt}/eval/factbench.json")
+    print(f"saved: {ckpt}/eval/{name}.json")
 
 
 @app.command()

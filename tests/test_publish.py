@@ -65,7 +65,8 @@ def test_card_from_data(trained):
     assert lm_eval_version() == "0.4.11"  # constraints.txt pins the card's version
     assert "MMLU 0-shot, lm-eval 0.4.11 (57 dev items, limit 1/subject)" in card
     assert "| STEM | 19 |" in card  # macro-domain breakdown
-    assert "factbench v1 (116 prompts, greedy, Alpaca template)" in card
+    assert "factbench v2, card bench (106 prompts, greedy, Alpaca template)" in card
+    assert "| format compliance | 25 |" in card and "| **total** | **106** |" in card
     assert (
         f"| 1 | repair | pub_tiny | ckpt-2 | repair_blocks (A, B, D) | `{built.fingerprint[:16]}` "
         f"| {train_set['rows']:,} |" in card
