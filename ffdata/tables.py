@@ -10,6 +10,8 @@ import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import polars as pl
+
 from ffdata.errors import FFDataError
 from ffdata.hashing import sha256_bytes
 
@@ -63,50 +65,96 @@ class Table:
     rows: list[dict]  # validated rows; each has `_row` (0-based data row) and `_line`
     sha256: str = ""
     by_key: dict = field(default_factory=dict)
+    columns: tuple[str, ...] = ()  # the CSV's columns, then `_row` and `_line`
 
     def column(self, name: str) -> list:
         return [r[name] for r in self.rows]
+
+    @property
+    def frame(self) -> pl.DataFrame:
+        """The rows as they are now, as a typed polars frame (strings; Int64 for the schema's
+        integer columns, `_row` and `_line`): what joins between tables read."""
+        ints = {*SCHEMAS.get(self.name, _NO_SCHEMA).ints, "_row", "_line"}
+        dtypes = {c: pl.Int64 if c in ints else pl.String for c in self.columns}
+        return pl.DataFrame(self.rows, schema=dtypes, orient="row")
+
+
+_NO_SCHEMA = Schema((), ())
+# What str.strip() strips (str.isspace); polars' default set lacks \x1c-\x1f.
+_SPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+
+
+def rows_frame(rows: list[tuple[int, dict]]) -> pl.DataFrame:
+    """(row index, raw CSV dict) pairs as one all-string frame, with `_row` and `_line` (the
+    header is line 1, so data row 0 is line 2)."""
+    columns = list(dict.fromkeys(k for _, raw in rows for k in raw))
+    data = {c: [raw.get(c) for _, raw in rows] for c in columns}
+    idx = [i for i, _ in rows]
+    data.update(_row=idx, _line=[i + 2 for i in idx])
+    return pl.DataFrame(data, schema={**dict.fromkeys(columns, pl.String), "_row": pl.Int64,
+                                      "_line": pl.Int64})  # fmt: skip
 
 
 def validate_rows(name: str, rows: list[tuple[int, dict]], origin: str) -> Table:
     """Check (row index, raw CSV dict) pairs against the table's schema; return a Table.
 
-    Line numbers in errors count the header as line 1, so data row 0 is line 2.
-    """
-    schema = SCHEMAS.get(name, Schema((), ()))
+    The checks run over whole columns in one pass; the error raised is the file's first problem
+    (its first failing row, that row's first failing check), naming file, line and field."""
+    schema = SCHEMAS.get(name, _NO_SCHEMA)
+    frame = rows_frame(rows)
     needed = set(schema.required) | set(schema.optional) | set(ATTRIBUTION)
-    out: list[dict] = []
-    seen: dict[tuple, int] = {}
-    for idx, raw in rows:
-        line = idx + 2
-        missing = sorted(needed - set(raw))
-        if missing:
-            raise FFDataError(f"{origin}: missing column {missing[0]!r} (needed by table {name!r})")
-        row = {k: (v.strip() if isinstance(v, str) else v) for k, v in raw.items()}
-        for col in (*ATTRIBUTION, *schema.required):
-            if not row.get(col):
-                what = "has no source" if col == "source" else f"has an empty {col!r}"
-                raise FFDataError(f"{origin}:{line}: field {col!r}: row {what}; rejected")
-        for col in schema.ints:
-            if row.get(col):
-                try:
-                    row[col] = int(row[col])
-                except ValueError:
-                    raise FFDataError(
-                        f"{origin}:{line}: field {col!r}: expected an integer, got {row[col]!r}"
-                    ) from None
-            else:
-                row[col] = None
-        key = tuple(row[k] for k in schema.key)
-        if schema.key and key in seen:
-            raise FFDataError(
-                f"{origin}:{line}: field {schema.key[0]!r}: duplicate key {key!r} "
-                f"(first on line {seen[key]})"
-            )
-        seen[key] = line
-        row["_row"], row["_line"] = idx, line
-        out.append(row)
-    table = Table(name, origin, out)
+    missing = sorted(needed - set(frame.columns))
+    if not rows:
+        return Table(
+            name,
+            origin,
+            [],
+            columns=(
+                *dict.fromkeys([*schema.required, *schema.optional, *ATTRIBUTION]),
+                "_row",
+                "_line",
+            ),
+        )
+    if missing:
+        raise FFDataError(f"{origin}: missing column {missing[0]!r} (needed by table {name!r})")
+    frame = frame.with_columns(pl.col(pl.String).str.strip_chars(_SPACE))
+    # an integer is ASCII digits with an optional sign (int() would also take "1_000", "١٢")
+    ints = {c: pl.col(c).replace("", None).cast(pl.Int64, strict=False) for c in schema.ints}
+    key = [ints.get(k, pl.col(k)) for k in schema.key]
+    checks = {}  # name -> (failing-row expression, the error's wording), in the order checked
+    for col in (*ATTRIBUTION, *schema.required):
+        what = "has no source" if col == "source" else f"has an empty {col!r}"
+        checks[f"empty {col}"] = (
+            pl.col(col).is_null() | (pl.col(col) == ""),
+            lambda r, c=col, w=what: f"field {c!r}: row {w}; rejected",
+        )
+    for col, parsed in ints.items():
+        checks[f"int {col}"] = (
+            (pl.col(col) != "") & parsed.is_null(),
+            lambda r, c=col: f"field {c!r}: expected an integer, got {r[c]!r}",
+        )
+    flags = frame
+    if key:  # a key seen on an earlier line; int key columns compare as numbers ("08" is 8)
+        flags = frame.with_columns(_first=pl.col("_line").min().over(key))
+        checks["duplicate"] = (
+            pl.col("_line") != pl.col("_first"),
+            lambda r: (
+                f"field {schema.key[0]!r}: duplicate key "
+                f"{tuple(int(r[k]) if k in ints else r[k] for k in schema.key)!r} "
+                f"(first on line {r['_first']})"
+            ),
+        )
+    flags = flags.with_columns(**{n: e for n, (e, _) in checks.items()})
+    bad = flags.filter(pl.any_horizontal(*checks)).head(1)
+    if bad.height:
+        row = bad.row(0, named=True)
+        failed = next(n for n in checks if row[n])
+        raise FFDataError(f"{origin}:{row['_line']}: " + checks[failed][1](row))
+    out = frame.with_columns(parsed.alias(c) for c, parsed in ints.items()).to_dicts()
+    table = Table(name, origin, out, columns=tuple(frame.columns))
     table.by_key = {tuple(r[k] for k in schema.key): r for r in out} if schema.key else {}
     return table
 
@@ -153,53 +201,80 @@ PERSON_ROLES = {
 GROUP_NAMES = ("brothers",)  # "Wright brothers" is a credit, not a person row
 
 
-def person_fields(person: dict) -> set[str]:
-    return set(person["fields"].split(";"))
+def _credited(tables: dict[str, Table]) -> pl.DataFrame:
+    """(table, anchor) for every person a credit table credits."""
+    schema = {"table": pl.String, "anchor": pl.String}
+    frames = [
+        tables[t].frame.select(pl.lit(t).alias("table"), pl.col(c).alias("anchor"))
+        for (t, c) in PERSON_ROLES
+        if t in tables
+    ]
+    return pl.concat(frames).unique() if frames else pl.DataFrame(schema=schema)
 
 
 def cross_check(tables: dict[str, Table]) -> list[str]:
-    """Facts that disagree between tables (empty list when consistent)."""
+    """Facts that disagree between tables (empty list when consistent). Joins find them (each
+    credit to its person row, each anchor to its table's credits); the messages are worded per
+    row, in table order."""
     problems = []
-    persons = tables["persons"].by_key if "persons" in tables else {}
+    person_cols = {"name": pl.String, "fields": pl.String, "born": pl.Int64, "died": pl.Int64}
+    persons = (
+        tables["persons"].frame.select(*person_cols)
+        if "persons" in tables
+        else pl.DataFrame(schema=person_cols)
+    )
     for (tname, col), roles in PERSON_ROLES.items():
         if tname not in tables:
             continue
-        for row in tables[tname].rows:
-            who = row[col]
-            if any(g in who for g in GROUP_NAMES):
-                continue
-            person = persons.get((who,))
-            where = f"{tables[tname].path}:{row['_line']}"
-            if person is None:
+        t = tables[tname]
+        year = pl.col("year") if "year" in t.columns else pl.lit(None, pl.Int64)
+        credits = (
+            t.frame.select("_line", pl.col(col).alias("name"), year.alias("year"))
+            .filter(~pl.col("name").str.contains_any(list(GROUP_NAMES)))
+            .join(persons, on="name", how="left", maintain_order="left")
+        )
+        has_role = pl.col("fields").str.split(";").list.eval(pl.element().is_in(roles)).list.any()
+        # works may appear after their author's death; inventions and discoveries not
+        dead = tname in ("inventions", "discoveries")
+        flagged = credits.with_columns(
+            unknown=pl.col("fields").is_null(),
+            role=~has_role,
+            early=pl.col("year") <= pl.col("born"),
+            late=(pl.col("year") > pl.col("died")) if dead else pl.lit(False),
+        ).filter(pl.any_horizontal("unknown", "role", "early", "late"))
+        for r in flagged.iter_rows(named=True):
+            where, who = f"{t.path}:{r['_line']}", r["name"]
+            if r["unknown"]:
                 problems.append(f"{where}: {col} {who!r} is not in persons")
                 continue
-            if not roles & person_fields(person):
-                problems.append(
-                    f"{where}: {who!r} is a {col} here but persons says {person['fields']}"
-                )
-            year, born, died = row.get("year"), person["born"], person["died"]
-            if year and born and year <= born:
-                problems.append(f"{where}: {who!r} credited in {year}, born {born}")
-            # works may appear after their author's death; inventions and discoveries not
-            if tname in ("inventions", "discoveries") and year and died and year > died:
-                problems.append(f"{where}: {who!r} credited in {year}, died {died}")
+            if r["role"]:
+                problems.append(f"{where}: {who!r} is a {col} here but persons says {r['fields']}")
+            if r["early"]:
+                problems.append(f"{where}: {who!r} credited in {r['year']}, born {r['born']}")
+            if r["late"]:
+                problems.append(f"{where}: {who!r} credited in {r['year']}, died {r['died']}")
     if "elements" in tables:
-        for row in tables["elements"].rows:
-            who = row["discovered_by"]
-            person = persons.get((who,)) if who else None
-            if person is not None and "scientist" not in person_fields(person):
-                problems.append(f"elements:{row['_line']}: discoverer {who!r} is not a scientist")
+        discoverers = (
+            tables["elements"]
+            .frame.select("_line", pl.col("discovered_by").alias("name"))
+            .join(persons, on="name", how="inner", maintain_order="left")
+            .filter(~pl.col("fields").str.split(";").list.contains("scientist"))
+        )
+        for line, who in discoverers.select("_line", "name").iter_rows():
+            problems.append(f"elements:{line}: discoverer {who!r} is not a scientist")
     if "anchors" in tables:
         role_col = {t: c for (t, c) in PERSON_ROLES}
-        for row in tables["anchors"].rows:
-            t = row["table"]
+        uncredited = tables["anchors"].frame.join(
+            _credited(tables), on=["table", "anchor"], how="anti", maintain_order="left"
+        )
+        for line, t, anchor in uncredited.select("_line", "table", "anchor").iter_rows():
             if t not in role_col:
-                problems.append(f"anchors:{row['_line']}: unknown table {t!r}")
-            elif t in tables and row["anchor"] not in tables[t].column(role_col[t]):
-                problems.append(f"anchors:{row['_line']}: {row['anchor']!r} never credited in {t}")
+                problems.append(f"anchors:{line}: unknown table {t!r}")
+            elif t in tables:
+                problems.append(f"anchors:{line}: {anchor!r} never credited in {t}")
     if "countries" in tables:
-        capitals = [r["capital"] for r in tables["countries"].rows]
-        dupes = sorted({c for c in capitals if capitals.count(c) > 1})
+        capitals = tables["countries"].frame["capital"]
+        dupes = sorted(set(capitals.filter(capitals.is_duplicated())))
         if dupes:
             problems.append(f"countries: capitals shared by several countries: {dupes}")
     return problems
