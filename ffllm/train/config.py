@@ -14,7 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ffdata.errors import FFDataError
 from ffdata.manifest import read_yaml, validate
 
-Stage = Literal["pretrain", "sft", "repair", "distill"]
+Stage = Literal["pretrain", "sft", "repair", "distill", "dpo"]
+# The loss types TRL 1.16's DPOConfig accepts (trl/trainer/dpo_config.py).
+DPOLoss = Literal[
+    "sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot",
+    "aot_unpaired", "apo_zero", "apo_down", "discopop", "sft", "sigmoid_norm",
+]  # fmt: skip
 
 # GPT-2 sizes: hidden, layers, heads, context. "2b" is the FF-LLM config (2,018,641,920 params).
 PRESETS = {
@@ -115,6 +120,17 @@ class DistillSpec(Strict):
     temperature: float = Field(default=2.0, gt=0)
 
 
+class DPOSpec(Strict):
+    """Stage `dpo` (ffllm/train/dpo.py): fields of TRL's DPOConfig, same names and defaults.
+    The sequence limit is `data.seq_len` (DPOConfig.max_length)."""
+
+    beta: float = Field(default=0.1, gt=0)  # how far the policy may move from the reference
+    loss_type: DPOLoss = "sigmoid"  # "sigmoid" is the DPO paper's loss
+    label_smoothing: float = Field(default=0.0, ge=0, lt=0.5)  # robust / exo_pair only
+    # Score the reference once before step 0 instead of keeping a second model in memory.
+    precompute_ref_log_probs: bool = False
+
+
 class RuntimeSpec(Strict):
     precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 on GPU, fp32 on CPU
     compile: Literal["auto", "on", "off"] = "auto"  # auto: torch.compile on GPU only
@@ -138,12 +154,37 @@ class RunManifest(Strict):
     runtime: RuntimeSpec = Field(default_factory=RuntimeSpec)
     lora: LoraSpec | None = None
     distill: DistillSpec | None = None  # stage distill: also match the teacher's logits
+    dpo: DPOSpec | None = None  # stage dpo: TRL's DPOTrainer (defaults when omitted)
     deepspeed: dict[str, Any] = Field(default_factory=dict)  # merged over the generated config
 
     @model_validator(mode="after")
     def _distill_stage(self):
         if self.distill is not None and self.stage != "distill":
             raise ValueError(f"'distill' needs stage 'distill', not {self.stage!r}")
+        return self
+
+    @model_validator(mode="after")
+    def _dpo_stage(self):
+        if self.stage != "dpo":
+            if self.dpo is not None:
+                raise ValueError(f"'dpo' needs stage 'dpo', not {self.stage!r}")
+            return self
+        if self.dpo is None:
+            self.dpo = DPOSpec()
+        # What ffllm/train/dpo.py does not wire into TRL is refused, not silently ignored.
+        unsupported = {
+            "model.preset": self.model.preset is not None,  # TRL loads the reference from init
+            "lora": self.lora is not None,
+            "data.eval_part": self.data.eval_part is not None,  # the pair sets have one part
+            "schedule.early_stop_step": self.schedule.early_stop_step is not None,
+            "runtime.loss": "loss" in self.runtime.model_fields_set,  # TRL computes the loss
+        }
+        named = [key for key, given in unsupported.items() if given]
+        if named:
+            raise ValueError(
+                f"stage 'dpo' does not take {', '.join(named)} (model.init is the policy's start "
+                "and the reference model; see docs/training.md, DPO)"
+            )
         return self
 
 
@@ -176,14 +217,15 @@ def deep_merge(base: dict, override: dict) -> dict:
 
 def deepspeed_config(run: RunManifest, world_size: int, bf16: bool) -> dict:
     """ZeRO-2 config for this run; the manifest's `deepspeed:` mapping wins key by key."""
+    # Our loop divides each micro loss by the whole step's token count, so ranks' gradients add
+    # up; TRL's DPO loss is a mean over each rank's own pairs, so ranks' gradients average.
+    reduce_op = "mean" if run.stage == "dpo" else "sum"
     config = {
         "train_micro_batch_size_per_gpu": run.batch.micro,
         "gradient_accumulation_steps": run.batch.accumulation(world_size),
         "train_batch_size": run.batch.global_,
         "gradient_clipping": run.optim.grad_clip,
-        # Gradients of ranks add up: each micro loss is already divided by the whole step's
-        # token count (ffllm.train.step); "mean" would divide them by the rank count again.
-        "gradient_allreduce_op": "sum",
+        "gradient_allreduce_op": reduce_op,
         # The optimizer is a client torch AdamW: naming one here makes DeepSpeed compile an op.
         "zero_allow_untested_optimizer": True,
         "zero_optimization": {
@@ -202,11 +244,13 @@ def deepspeed_config(run: RunManifest, world_size: int, bf16: bool) -> dict:
         "wall_clock_breakdown": False,
     }
     config = deep_merge(config, run.deepspeed)
-    if config["gradient_allreduce_op"] != "sum":
-        raise FFDataError(
-            "deepspeed.gradient_allreduce_op must stay 'sum': the loss is already divided by "
-            "the token count of the whole step, over all ranks"
-        )
+    if config["gradient_allreduce_op"] != reduce_op:
+        why = {
+            "sum": "the loss is already divided by the token count of the whole step, over all "
+            "ranks",
+            "mean": "TRL's DPO loss is a mean over each rank's pairs",
+        }[reduce_op]
+        raise FFDataError(f"deepspeed.gradient_allreduce_op must stay {reduce_op!r}: {why}")
     return config
 
 

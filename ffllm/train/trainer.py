@@ -173,6 +173,11 @@ def train(
 
     fingerprints = {role: s.fingerprint for role, s in sets.items()}
     parts = train_parts(run, sets["train"])
+    if run.stage == "dpo":  # TRL's DPOTrainer runs the loop (ffllm/train/dpo.py)
+        from ffllm.train.dpo import train_dpo
+
+        prebuild_ops()
+        return train_dpo(run, sets, run_dir, parts)
     paths = shard_files(sets["train"], parts, run.stage)
     examples = load_examples(run.stage, paths, run.data.seq_len)
     eval_examples = None
