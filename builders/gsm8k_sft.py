@@ -9,6 +9,7 @@ import re
 from ffdata.errors import FFDataError
 from ffdata.manifest import PositiveCount, SourceOptions, Strict
 from ffdata.records import make_record
+from ffdata.workers import OrderedPool, read_chunks, replayed, worker_count
 
 VERSION = "1"
 
@@ -37,33 +38,26 @@ def clean_solution(answer: str) -> tuple[str, str]:
 
 
 BATCH = 256  # records decontaminated per vectorized scan (ctx.keep_batch)
+CHUNK = 512  # rows per piece of work handed to a worker (any size gives the same set)
 
 
-def build(ctx) -> None:
-    limit = ctx.manifest.targets.get("rows")
-    kept, pending = 0, []
-
-    def flush():
-        nonlocal kept
-        for rec, keep in zip(pending, ctx.keep_batch(pending), strict=True):
-            if keep:
-                ctx.emit("train", rec)
-                kept += 1
-        pending.clear()
-
-    for idx, row in ctx.progress(ctx.read_source("gsm8k_train"), "gsm8k_train"):
-        if limit is not None and kept + len(pending) >= limit:
-            flush()  # never check more rows than the quota still needs: the rest are over quota
-        if limit is not None and kept >= limit:
-            ctx.drop("gsm8k_train", idx, "over_quota")
+def prepare(ctx, work: list) -> list:
+    """Per row, what does not depend on other rows (any process): None (not needed),
+    ("error", message), ("malformed", detail), or (record, decontamination match)."""
+    out, records = [], []
+    for idx, row in work:
+        if row is None:
+            out.append(None)
             continue
-        for field in ("question", "answer"):
-            if not isinstance(row.get(field), str) or not row[field].strip():
-                raise FFDataError(f"gsm8k_train row {idx}: field {field!r} missing or empty")
+        missing = [f for f in ("question", "answer") if not isinstance(row.get(f), str)
+                   or not row[f].strip()]  # fmt: skip
+        if missing:
+            out.append(("error", f"gsm8k_train row {idx}: field {missing[0]!r} missing or empty"))
+            continue
         try:
             response, final = clean_solution(row["answer"])
         except ValueError as e:
-            ctx.drop("gsm8k_train", idx, "malformed", str(e))
+            out.append(("malformed", str(e)))
             continue
         rec = make_record(
             set_name=ctx.set_name,
@@ -77,7 +71,48 @@ def build(ctx) -> None:
             category="math_word_problem",
             meta={"final_answer": final},
         )
-        pending.append(rec)
-        if len(pending) >= BATCH:
-            flush()
+        out.append(len(records))
+        records.append(rec)
+    matches = ctx.find_contamination(records)
+    return [(records[r], matches[r]) if isinstance(r, int) else r for r in out]
+
+
+def build(ctx) -> None:
+    limit = ctx.manifest.targets.get("rows")
+    kept, pending = 0, []
+
+    def flush():
+        nonlocal kept
+        records = [rec for rec, _ in pending]
+        for rec, keep in zip(
+            records, ctx.keep_batch(records, [m for _, m in pending]), strict=True
+        ):
+            if keep:
+                ctx.emit("train", rec)
+                kept += 1
+        pending.clear()
+
+    def full() -> bool:  # no row read from now on can be kept
+        return limit is not None and kept >= limit
+
+    _ = ctx.decontaminator  # mapped before the workers fork: they share its pages
+    rows = ctx.progress(ctx.read_source("gsm8k_train", yield_quarantined=True), "gsm8k_train")
+    with OrderedPool(lambda work: prepare(ctx, work), worker_count()) as pool:
+        for chunk, done in pool.map(read_chunks(rows, CHUNK, full)):
+            for idx, found in replayed(ctx, "gsm8k_train", chunk, done):
+                if limit is not None and kept + len(pending) >= limit:
+                    flush()  # never check more rows than the quota still needs
+                if full():
+                    ctx.drop("gsm8k_train", idx, "over_quota")
+                    continue
+                if found is None:
+                    raise FFDataError(f"builder error: gsm8k_train row {idx} was not prepared")
+                if found[0] == "error":
+                    raise FFDataError(found[1])
+                if found[0] == "malformed":
+                    ctx.drop("gsm8k_train", idx, "malformed", found[1])
+                    continue
+                pending.append(found)
+                if len(pending) >= BATCH:
+                    flush()
     flush()

@@ -7,6 +7,12 @@ instruction) -> per-source cap (`count`, over_quota) -> decontamination -> token
 token limit. The first row wins every duplicate contest, in manifest source order. Batches of
 rows go through decontamination and tokenization together.
 
+`--workers N` (ffdata.workers): every step that looks at one row alone runs on chunks of rows in
+N processes (`Pipeline.prepare`: adapt, flags, refusal, PII, dedup keys and MinHash band keys,
+the decontamination scan, tokenization, the augmentation variant); the parent reads the rows
+and takes every decision that depends on other rows, in row order (`Pipeline.replay`, `flush`:
+duplicates, caps, drops, what is kept). The set is byte-identical for any N.
+
 Augmentation (part `aug`, block `augmentation`, source `augmentation`): a seeded fraction
 (`options.augmentation.rate`) of kept core rows get one documented variant, chosen by hash:
 - `final_answer_only`: rows whose answer ends in a number ("The answer is N." or \\boxed{N})
@@ -17,8 +23,11 @@ Each variant row names its parent (`meta.parent_id`, `meta.parent_source`).
 """
 
 import hashlib
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
+import numpy as np
+import pyarrow as pa
 from pydantic import Field, StrictInt
 
 from ffdata.adapters import (
@@ -50,6 +59,7 @@ from ffdata.sft_tokenize import (
     fit,
     sft_table,
 )
+from ffdata.workers import OrderedPool, read_chunks, replayed, worker_count
 
 VERSION = "2"  # 2: the build record keeps the manifest's targets as written
 SCHEMA = SFT_SCHEMA
@@ -89,7 +99,8 @@ class SourceOpts(SourceOptions):
 
 
 TARGETS, OPTIONS, SOURCE_OPTIONS = Targets, Options, SourceOpts
-BATCH = 2048
+BATCH = 2048  # kept-so-far rows decided together (dedup, decontamination, caps)
+CHUNK = 512  # rows per piece of work handed to a worker (any size gives the same set)
 FINAL_ONLY_SUFFIX = "Give only the final answer, as a number."
 FINAL_ONLY_JOIN = f"\n\n{FINAL_ONLY_SUFFIX}"  # appended to the parent's instruction
 SYSTEM_VARIANTS = (
@@ -122,6 +133,53 @@ def _final_answer(response: str) -> str | None:
     return n if n and is_numeric(n) else None
 
 
+def _adapt(spec, idx: int, row: dict, adapter, english_only: bool) -> tuple | str:
+    """(instruction, response, meta) of a source row, or why it is dropped."""
+    conv = adapter(row, f"source {spec.name!r} row {idx}")
+    reason = _source_flags(conv, english_only)
+    if reason is not None:
+        return reason
+    split = to_instruction_response(conv)
+    if isinstance(split, str):
+        return split
+    instruction, response, meta = split
+    if conv.redacted:
+        meta["source_redacted"] = True
+    meta.update({f"source_{k}": v for k, v in conv.meta.items()})
+    return instruction, response, meta
+
+
+def _take(parts: list[tuple[pa.Table, int]]) -> pa.Table:
+    """The rows (table, row) in order, as one table: runs from one table are taken at once."""
+    runs: list[tuple[pa.Table, list[int]]] = []
+    for table, row in parts:
+        if runs and runs[-1][0] is table:
+            runs[-1][1].append(row)
+        else:
+            runs.append((table, [row]))
+    return pa.concat_tables([t.take(rows) for t, rows in runs])
+
+
+@dataclass
+class Prepared:
+    """A chunk of one source's rows after the steps that look at one row alone (adapt, source
+    flags, multi-turn rule, refusal, PII, dedup keys, decontamination scan, tokenization,
+    augmentation), done in any process. Everything that depends on other rows (duplicates,
+    caps, what is kept) is decided from it in the parent (Pipeline.replay)."""
+
+    name: str
+    rows: list  # per row: None (not worked: over its cap), ("error"|"drop", text), or ok row j
+    refusal: list  # per ok row j: the refusal phrase found, or None
+    keys: list  # exact-duplicate keys
+    bands: object  # MinHash band keys (ok rows x bands) or None
+    matches: list  # decontamination Match or None
+    fits: list  # (too-long reason or "", n_tokens)
+    table_row: list  # row of `table` holding ok row j, or -1
+    table: object  # SFT_SCHEMA rows of the ok rows that fit, in order
+    variants: list  # None or (category, parent id, reason or "", n_tokens, row of `aug` or -1)
+    aug: object  # SFT_SCHEMA rows of the variants that fit
+
+
 class Pipeline:
     def __init__(self, ctx):
         self.ctx = ctx
@@ -146,45 +204,68 @@ class Pipeline:
                 f"{ctx.manifest.name}: unknown augmentation variants {sorted(unknown)}"
             )
         self.caps = {s.name: s.count for s in ctx.manifest.sources}
-        self.pending: list[dict] = []
+        self.pending: list[tuple] = []  # (Prepared, ok row j, source row) awaiting flush
         self.kept: dict[str, int] = {}
         self.aug_rows = 0
 
-    # --- per row ----------------------------------------------------------------------------
-    def row(self, spec, idx: int, row: dict, adapter, english_only: bool) -> None:
-        ctx, name = self.ctx, spec.name
-        if spec.count is not None and self.kept.get(name, 0) >= spec.count:
-            ctx.drop(name, idx, "over_quota")  # cheap path once the cap is surely reached
-            return
-        conv = adapter(row, f"source {name!r} row {idx}")
-        reason = _source_flags(conv, english_only)
-        if reason is None:
-            split = to_instruction_response(conv)
-            if isinstance(split, str):
-                reason = split
-        if reason is not None:
-            ctx.drop(name, idx, reason)
-            return
-        instruction, response, meta = split
-        if conv.redacted:
-            meta["source_redacted"] = True
-        meta.update({f"source_{k}": v for k, v in conv.meta.items()})
-        self.pending.append((spec, idx, instruction, response, meta))
-        if len(self.pending) >= BATCH:
-            self.flush()
+    # --- per row, in the parent ---------------------------------------------------------------
+    def over_cap(self, spec) -> bool:
+        return spec.count is not None and self.kept.get(spec.name, 0) >= spec.count
 
-    # --- per batch --------------------------------------------------------------------------
-    def _clean(self, batch: list[tuple]) -> list[dict]:
-        """Refusals, PII, exact and near duplicates for a batch, in row order: records left."""
-        ctx = self.ctx
-        refused = refusal_mask([b[3] for b in batch])
-        maybe_pii = pii_mask([f"{b[2]}\n{b[3]}" for b in batch])
-        rows = []
-        for (spec, idx, instruction, response, meta), ref, pii in zip(
-            batch, refused, maybe_pii, strict=True
+    def replay(self, spec, chunk: list, prep: Prepared) -> None:
+        """The decisions one process would take row by row, from a chunk's prepared rows."""
+        ctx, name = self.ctx, spec.name
+        for idx, work in replayed(ctx, name, chunk, prep.rows):
+            if self.over_cap(spec):
+                ctx.drop(name, idx, "over_quota")  # cheap path once the cap is surely reached
+                continue
+            if work is None:
+                raise FFDataError(f"builder error: {name} row {idx} was not prepared")
+            if isinstance(work, tuple):
+                kind, text = work
+                if kind == "error":
+                    raise FFDataError(text)
+                ctx.drop(name, idx, text)
+                continue
+            self.pending.append((prep, work, idx))
+            if len(self.pending) >= BATCH:
+                self.flush()
+
+    # --- per chunk, in any process ------------------------------------------------------------
+    def prepare(self, chunk: tuple) -> Prepared:
+        name, work = chunk
+        spec = self.ctx.manifest.source(name)
+        adapter = conversation_adapter(spec.adapter or spec.name)
+        english_only = bool(spec.options.get("english_only", True))
+        rows, ok = [], []
+        for idx, row in work:
+            if row is None:
+                rows.append(None)
+                continue
+            try:
+                found = _adapt(spec, idx, row, adapter, english_only)
+            except FFDataError as e:  # raised by replay, where one process would raise it
+                rows.append(("error", str(e)))
+                continue
+            if isinstance(found, str):
+                rows.append(("drop", found))
+                continue
+            rows.append(len(ok))
+            ok.append((idx, *found))
+        return self._prepare_ok(Prepared(name, rows, *([None] * 9)), spec, ok)
+
+    def _prepare_ok(self, prep: Prepared, spec, ok: list) -> Prepared:
+        refused = refusal_mask([r[2] for r in ok]) if ok else []
+        maybe_pii = pii_mask([f"{r[1]}\n{r[2]}" for r in ok]) if ok else []
+        prep.refusal, prep.keys, records = [], [], []
+        for (idx, instruction, response, meta), ref, pii in zip(
+            ok, refused, maybe_pii, strict=True
         ):
-            if ref and (hit := refusal(response)):
-                ctx.drop(spec.name, idx, "refusal", hit)
+            hit = refusal(response) if ref else None
+            prep.refusal.append(hit)
+            if hit:  # refused rows go no further
+                prep.keys.append(None)
+                records.append(None)
                 continue
             if pii:
                 instruction, pii_i = scrub_pii(instruction)
@@ -192,74 +273,116 @@ class Pipeline:
                 found = {k: pii_i.get(k, 0) + pii_r.get(k, 0) for k in sorted({*pii_i, *pii_r})}
                 if found:
                     meta["pii_scrubbed"] = found
-            if self.exact.is_duplicate(dedup_key(instruction, response)):
-                ctx.drop(spec.name, idx, "duplicate")
-                continue
-            rows.append((spec, idx, instruction, response, meta))
-        if self.near is not None and rows:
-            near = self.near.near_duplicates([r[2] for r in rows]).tolist()
-            for r, dup in zip(rows, near, strict=True):
-                if dup:
-                    ctx.drop(r[0].name, r[1], "near_duplicate")
-            rows = [r for r, dup in zip(rows, near, strict=True) if not dup]
-        return [
-            make_record(
-                set_name=ctx.set_name,
-                block="core",
-                source=spec.name,
-                source_row=idx,
-                seed=ctx.seed,
-                instruction=instruction,
-                response=response,
-                format="free",
-                category=spec.adapter or spec.name,
-                meta=meta,
+            prep.keys.append(dedup_key(instruction, response))
+            records.append(
+                make_record(
+                    set_name=self.ctx.set_name,
+                    block="core",
+                    source=spec.name,
+                    source_row=idx,
+                    seed=self.ctx.seed,
+                    instruction=instruction,
+                    response=response,
+                    format="free",
+                    category=spec.adapter or spec.name,
+                    meta=meta,
+                )
             )
-            for spec, idx, instruction, response, meta in rows
-        ]
+        live = [r for r in records if r is not None]
+        if self.near is not None and live:  # a row per ok row (refused ones stay zero)
+            prep.bands = np.zeros((len(records), self.near.bands), np.int64)
+            at = [j for j, r in enumerate(records) if r is not None]
+            prep.bands[at] = self.near.keys([r["instruction"] for r in live])
+        found = iter(self.ctx.find_contamination(live))
+        prep.matches = [None if r is None else next(found) for r in records]
+        prep.fits, prep.table_row, prep.variants = [], [], []
+        core, core_toks, variants, variant_toks = [], [], [], []
+        for rec in records:
+            if rec is None:
+                prep.fits.append(None)
+                prep.table_row.append(-1)
+                prep.variants.append(None)
+                continue
+            tok, ids = self._tokenize(rec)
+            prep.fits.append((tok.reason, tok.n_tokens))
+            if tok.prompt_ids is None:
+                prep.table_row.append(-1)
+                prep.variants.append(None)
+                continue
+            if tok.truncated:  # the stored text is what the ids say
+                rec["response"] = tok.response
+                rec["text"] = render_alpaca(rec["instruction"], tok.response, rec["system"])
+            prep.table_row.append(len(core))
+            core.append(rec)
+            core_toks.append(tok)
+            variant = self._augment(rec)
+            if variant is None:
+                prep.variants.append(None)
+                continue
+            vtok = self._tokenize_variant(variant, rec, ids)
+            at = -1
+            if vtok.prompt_ids is not None:  # a variant is never longer than its parent... almost
+                at = len(variants)
+                variants.append(variant)
+                variant_toks.append(vtok)
+            prep.variants.append((variant["category"], rec["id"], vtok.reason, vtok.n_tokens, at))
+        prep.table = sft_table(core, core_toks)
+        prep.aug = sft_table(variants, variant_toks)
+        return prep
 
+    # --- per batch, in the parent -------------------------------------------------------------
     def flush(self) -> None:
         batch, self.pending = self.pending, []
         if not batch:
             return
         ctx = self.ctx
-        batch = self._clean(batch)
-        batch = [r for r, keep in zip(batch, ctx.keep_batch(batch), strict=True) if keep]
-        core, core_toks, parents = [], [], []
-        for rec in batch:
-            tok, ids = self._tokenize(rec)
-            cap = self.caps[rec["source"]]
-            if tok.prompt_ids is None:
-                ctx.drop(rec["source"], rec["source_row"], tok.reason, f"{tok.n_tokens} tokens")
-            elif cap is not None and self.kept.get(rec["source"], 0) >= cap:
-                ctx.drop(rec["source"], rec["source_row"], "over_quota")
+        rows = []  # refusals and exact duplicates, in row order
+        for p, j, idx in batch:
+            if p.refusal[j]:
+                ctx.drop(p.name, idx, "refusal", p.refusal[j])
+            elif self.exact.is_duplicate(p.keys[j]):
+                ctx.drop(p.name, idx, "duplicate")
             else:
-                self.kept[rec["source"]] = self.kept.get(rec["source"], 0) + 1
-                if tok.truncated:  # the stored text is what the ids say
-                    rec["response"] = tok.response
-                    rec["text"] = render_alpaca(rec["instruction"], tok.response, rec["system"])
-                core.append(rec)
-                core_toks.append(tok)
-                parents.append((rec, ids))
-        variants, variant_toks = [], []
-        for parent, ids in parents:
-            rec = self._augment(parent)
-            if rec is None:
+                rows.append((p, j, idx))
+        if self.near is not None and rows:
+            bands = np.stack([p.bands[j] for p, j, _ in rows])
+            near = self.near.near_duplicates_of(bands).tolist()
+            for (p, _, idx), dup in zip(rows, near, strict=True):
+                if dup:
+                    ctx.drop(p.name, idx, "near_duplicate")
+            rows = [r for r, dup in zip(rows, near, strict=True) if not dup]
+        refs = [{"source": p.name, "source_row": idx} for p, _, idx in rows]
+        keep = ctx.keep_batch(refs, [p.matches[j] for p, j, _ in rows])
+        core, aug = [], []
+        for (p, j, idx), kept in zip(rows, keep, strict=True):
+            if not kept:
                 continue
-            ctx.generated(rec["source"], pool=rec["category"])  # an input like a row read
-            tok = self._tokenize_variant(rec, parent, ids)
-            if tok.prompt_ids is not None:  # a variant is never longer than its parent... almost
-                variants.append(rec)
-                variant_toks.append(tok)
+            reason, n_tokens = p.fits[j]
+            cap = self.caps[p.name]
+            if reason:
+                ctx.drop(p.name, idx, reason, f"{n_tokens} tokens")
+            elif cap is not None and self.kept.get(p.name, 0) >= cap:
+                ctx.drop(p.name, idx, "over_quota")
             else:
-                detail = f"{rec['category']} variant of {parent['id']}: {tok.n_tokens} tokens"
-                ctx.drop(rec["source"], rec["source_row"], tok.reason, detail)
+                self.kept[p.name] = self.kept.get(p.name, 0) + 1
+                core.append((p.table, p.table_row[j]))
+                if p.variants[j] is not None:
+                    aug.append((p, j, idx))
+        variants = []
+        for p, j, idx in aug:
+            category, parent_id, reason, n_tokens, at = p.variants[j]
+            ctx.generated("augmentation", pool=category)  # an input like a row read
+            if at >= 0:
+                variants.append((p.aug, at))
+            else:
+                detail = f"{category} variant of {parent_id}: {n_tokens} tokens"
+                ctx.drop("augmentation", idx, reason, detail)
         self.aug_rows += len(variants)
-        # whole tables per batch: Arrow columns from flat arrays, not row by row
+        # whole tables per batch, taken from the chunks' tables: no row-by-row Arrow
         if core:
-            ctx.emit_table("core", sft_table(core, core_toks))
+            ctx.emit_table("core", _take(core))
         if variants:
-            ctx.emit_table("aug", sft_table(variants, variant_toks))
+            ctx.emit_table("aug", _take(variants))
 
     def _tokenize(self, rec: dict) -> tuple[Tokenized, tuple]:
         """The row's tokens, and (instruction ids, response ids) for its variant to reuse."""
@@ -316,12 +439,14 @@ class Pipeline:
 def build(ctx) -> None:
     require_pinned(ctx.manifest)
     pipe = Pipeline(ctx)
-    for spec in ctx.manifest.sources:
-        adapter = conversation_adapter(spec.adapter or spec.name)
-        english_only = bool(spec.options.get("english_only", True))
-        for idx, row in ctx.progress(ctx.read_source(spec.name), spec.name):
-            pipe.row(spec, idx, row, adapter, english_only)
-        pipe.flush()  # caps are settled per source before the next one starts
+    _ = ctx.decontaminator  # mapped before the workers fork: they share its pages
+    with OrderedPool(pipe.prepare, worker_count()) as pool:
+        for spec in ctx.manifest.sources:
+            rows = ctx.progress(ctx.read_source(spec.name, yield_quarantined=True), spec.name)
+            chunks = read_chunks(rows, CHUNK, lambda spec=spec: pipe.over_cap(spec))
+            for chunk, prep in pool.map((c, (spec.name, work)) for c, work in chunks):
+                pipe.replay(spec, chunk, prep)
+            pipe.flush()  # caps are settled per source before the next one starts
     ctx.set_targets(
         {
             **ctx.manifest.targets,

@@ -156,15 +156,18 @@ class BuildContext:
         self.contaminated_reported: Counter = Counter()
 
     # --- inputs -------------------------------------------------------------------------------
-    def read_source(self, name: str) -> Iterator[tuple[int, dict]]:
-        """Rows of a manifest source; every row read must end up emitted or dropped."""
+    def read_source(self, name: str, yield_quarantined: bool = False) -> Iterator[tuple[int, dict]]:
+        """Rows of a manifest source; every row read must end up emitted or dropped.
+        `yield_quarantined`: hand Quarantined rows on for the builder to drop in its own order
+        (a builder that reads ahead of its decisions: ffdata.workers)."""
         spec = self.manifest.source(name)
         _, rows = open_source(spec, self.base_dir, quarantine=True)
         if self.errata is not None:
             rows = self.errata.apply(name, rows)
         for idx, row in rows:
             self.rows_read[name] += 1
-            if isinstance(row, Quarantined):  # hostile text, oversized, too deep (sources.screen)
+            # hostile text, oversized, too deep (sources.screen)
+            if isinstance(row, Quarantined) and not yield_quarantined:
                 self.drop(name, idx, row.reason, row.detail)
                 continue
             yield idx, row
@@ -214,14 +217,25 @@ class BuildContext:
         self.drop(record["source"], record["source_row"], reason, f"{match.item_id}: {match.ngram}")
         return False
 
-    def keep_batch(self, records: list[dict]) -> list[bool]:
-        """`keep` for many records at once: one vectorized scan (Decontaminator.check_batch)."""
+    def find_contamination(self, records: list[dict]) -> list:
+        """The scan of keep_batch alone (Match or None per record), for build workers."""
+        spec = self.manifest.decontamination
+        if not spec.targets or not records:
+            return [None] * len(records)
+        return self.decontaminator.check_batch(
+            ["\n".join(r[f] for f in spec.fields) for r in records]
+        )
+
+    def keep_batch(self, records: list[dict], matches: list | None = None) -> list[bool]:
+        """`keep` for many records at once: one vectorized scan (Decontaminator.check_batch).
+        `matches`: find_contamination's answer when a worker already scanned the records."""
         spec = self.manifest.decontamination
         if not spec.targets or not records:
             return [True] * len(records)
-        texts = ["\n".join(r[f] for f in spec.fields) for r in records]
+        if matches is None:
+            matches = self.find_contamination(records)
         keep = []
-        for record, match in zip(records, self.decontaminator.check_batch(texts), strict=True):
+        for record, match in zip(records, matches, strict=True):
             if match is None:
                 keep.append(True)
                 continue

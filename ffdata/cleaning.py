@@ -229,15 +229,22 @@ class MinHashDedup:
             bucket.add(k)
         return False
 
+    def keys(self, texts: list[str]) -> np.ndarray:
+        """(len(texts), bands) band keys: what near_duplicates_of needs (any process)."""
+        return self._keys(self.signatures(texts))
+
     def near_duplicates(self, texts: list[str]) -> np.ndarray:
         """[is_near_duplicate(keys of t) for t in texts], as a bool array, leaving the same
-        buckets, without a Python loop over every text.
+        buckets, without a Python loop over every text."""
+        return self.near_duplicates_of(self.keys(texts))
+
+    def near_duplicates_of(self, keys: np.ndarray) -> np.ndarray:
+        """near_duplicates for texts whose band keys (`keys`) are known.
 
         A text none of whose keys was seen before it (in a bucket, or on an earlier text of the
         batch, duplicate or not) is surely new. Such a text's keys cannot be on any earlier
         text, so registering them all first changes no other decision; the few other texts are
         then settled one by one, in order."""
-        keys = self._keys(self.signatures(texts))
         n = len(keys)
         seen = np.zeros(n, bool)
         for b, bucket in enumerate(self.buckets):

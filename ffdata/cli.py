@@ -57,7 +57,12 @@ def build(
         typer.Option("--executor", help="datatrove executor for engine builds: local, slurm, ray"),
     ] = None,
     workers: Annotated[
-        int | None, typer.Option("--workers", help="tasks run at once (datatrove builds)")
+        int | None,
+        typer.Option(
+            "--workers",
+            help="processes to use: datatrove tasks at once (pretrain_mix), or processes for "
+            "the SFT builders' per-row work; the set's bytes do not depend on it",
+        ),
     ] = None,
     source: Annotated[
         str | None,
@@ -69,7 +74,7 @@ def build(
 
     from ffdata.build import build_set
 
-    # Scheduling only: read by builders that run datatrove (pretrain_mix), never fingerprinted.
+    # Scheduling only (datatrove builds, ffdata.workers): never fingerprinted.
     if executor:
         os.environ["FFDATA_EXECUTOR"] = executor
     if workers:
