@@ -297,10 +297,11 @@ class BuiltSet:
             if "payload" in s
         ]
 
-    def _verify_file(self, entry: dict) -> None:
+    def _verify_file(self, entry: dict, local: Path | None = None) -> None:
+        """Check one listed file (`local`: its fetched copy, read instead of the storage)."""
         key = f"{self.prefix}/{entry['path']}"
-        if isinstance(self.storage, LocalStorage):
-            source = self.storage.path(key)
+        if local is not None or isinstance(self.storage, LocalStorage):
+            source = local or self.storage.path(key)
             digest = sha256_file(source)
         else:
             data = self.storage.read_bytes(key)
@@ -317,6 +318,28 @@ class BuiltSet:
                     f"{self.storage.describe(key)}: {rows} rows in its Parquet footer, "
                     f"{BUILD_RECORD} says {entry.get('rows')}"
                 )
+
+    def to_polars(self, part: str | None = None, *, dropped: bool = False):
+        """The set's rows (all parts, or one) or its dropped rows as a polars LazyFrame over
+        the Parquet files, each checked first against the build record (the record is the
+        published one, the files are those it lists, each file's sha256 and footer row count):
+        a damaged set fails here, not halfway through a query. Lazy, so a select or filter
+        reads only the columns and row groups it needs; `.collect()` gives a DataFrame with
+        the rows `ffdata sql` shows for `<set>` / `<set>__dropped`, in the same order."""
+        import polars as pl
+
+        self.check_complete()
+        if dropped:
+            entries = [self._dropped_entry()]
+        else:
+            entries = [s for s in self.record["shards"] if part is None or s["part"] == part]
+            entries = [s for s in entries if s["path"].endswith(".parquet")]
+            if not entries:
+                raise FFDataError(f"set {self.name}: no Parquet shards for part {part!r}")
+        paths = [self._fetch_checked(e["path"], e["sha256"]) for e in entries]
+        for entry, path in zip(entries, paths, strict=True):
+            self._verify_file(entry, path)
+        return pl.scan_parquet(paths)
 
     def read_table(self, part: str | None = None) -> pa.Table:
         paths = self.shard_paths(part)
