@@ -116,6 +116,22 @@ def test_card_format_prompts_are_balanced_and_unguessable():
     assert all(name in truths for name in ("edison", "tesla", "einstein", "newton"))
 
 
+@pytest.mark.parametrize(
+    ("baseline", "most"),
+    [
+        (lambda p: p["prompt"], 0),  # echo the question
+        (lambda p: p["prompt"].split("\n")[0], 0),  # echo its first line
+        (lambda p: "Yes", 2),  # always Yes: half of the four Yes/No prompts
+        (lambda p: "A", 1),  # always the first letter: one MCQ in four
+        (lambda p: "1", 0),
+        (lambda p: "", 0),
+    ],
+)
+def test_answer_blind_baselines_score_at_most_chance(baseline, most):
+    scored = [score_answer(p, baseline(p)) for p in CARD]
+    assert sum(s["correct"] for s in scored) == most
+
+
 def ideal_answer(p: dict) -> str:
     """An answer in the prompt's format built from its first TRUTH entry."""
     t = p["truth"]
