@@ -334,12 +334,12 @@ def extract_filter(m: Material, seed, wanted: int):
         picked_in = seeded(members, seed, "fi", k)[:n_in]
         picked_out = seeded(others, seed, "fo", k)[: size - n_in]
         listed = seeded(picked_in + picked_out, seed, "forder", k)
-        answer = [x for x in listed if x in picked_in]
-        q = rotate(FILTER_ASK[kind], seed, "fask", k).format(
-            g=g, gs=_plural(g), xs=", ".join(listed)
-        )
-        q = f"{q} {rotate(FILTER_TAIL, seed, 'ftail', k)}"
         rows = [(ROW_OF[kind][0], rowmap[kind][x]) for x in listed]
+        shown = {x: names.country(x) if kind == "countries" else x for x in listed}  # the Bahamas
+        answer = [shown[x] for x in listed if x in picked_in]
+        listed = [shown[x] for x in listed]
+        ask = rotate(FILTER_ASK[kind], seed, "fask", k)
+        q = f"{ask.format(g=g, gs=_plural(g), xs=', '.join(listed))} {rotate(FILTER_TAIL, seed, 'ftail', k)}"
         yield _draft("extract", f"filter_{kind}", q, ", ".join(answer), "free", rows,
                      listed=listed, answer=answer)  # fmt: skip
 
