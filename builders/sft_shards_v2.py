@@ -150,14 +150,16 @@ def _adapt(spec, idx: int, row: dict, adapter, english_only: bool) -> tuple | st
 
 
 def _take(parts: list[tuple[pa.Table, int]]) -> pa.Table:
-    """The rows (table, row) in order, as one table: runs from one table are taken at once."""
-    runs: list[tuple[pa.Table, list[int]]] = []
+    """The rows (table, row) in order, as one table of slices: consecutive rows of one table
+    are one zero-copy slice (most rows are kept), and the writer combines them."""
+    runs: list[list] = []  # [table, first row, rows]
     for table, row in parts:
-        if runs and runs[-1][0] is table:
-            runs[-1][1].append(row)
+        last = runs[-1] if runs else None
+        if last is not None and last[0] is table and last[1] + last[2] == row:
+            last[2] += 1
         else:
-            runs.append((table, [row]))
-    return pa.concat_tables([t.take(rows) for t, rows in runs])
+            runs.append([table, row, 1])
+    return pa.concat_tables([t.slice(first, n) for t, first, n in runs])
 
 
 @dataclass

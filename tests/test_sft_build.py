@@ -1,15 +1,28 @@
 """sft_shards_v2 end to end on the offline manifest: drop reasons, masks, reconciliation,
-byte-identical rebuilds."""
+byte-identical rebuilds; the SFT builders on several worker processes (--workers N)."""
 
 import json
+import os
+import resource
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
 from ffdata.build import build_set
+from ffdata.errors import FFDataError, MalformedRow
+from ffdata.evalsets import load_evalset
+from ffdata.hashing import sha256_file
 from ffdata.records import render_alpaca, render_prompt
 from ffdata.tokenizer import EOT_ID, decode, encode
+from ffdata.workers import OrderedPool, worker_count
+
+from .conftest import REPO, write_gsm8k_manifest
+
+FFDATA = str(Path(sys.executable).parent / "ffdata")
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +104,6 @@ def test_manifest_targets_stay_in_the_record_and_the_audit_compares_them(built, 
 
     from ffdata.audit import connect, run_audit
 
-    from .conftest import REPO
-
     manifest = yaml.safe_load((REPO / "manifests" / "sft_shards_v2.yaml").read_text())
     for src in manifest["sources"]:  # a project of its own: source paths stay inside it
         (tmp_path / src["path"]).parent.mkdir(parents=True, exist_ok=True)
@@ -111,3 +122,139 @@ def test_manifest_targets_stay_in_the_record_and_the_audit_compares_them(built, 
     assert rows["by_block.core"]["actual"] == by_block["core"]
     assert rows["by_block.core"]["deviation"] == by_block["core"] - 5000
     assert rows["by_block.augmentation"]["actual"] == by_block["augmentation"]
+
+
+# ------------------------------------------------------------------ --workers N
+
+
+def _outputs(built) -> dict:
+    """What must not depend on the worker count: each shard and _dropped.parquet by sha256,
+    and the build record's counts (everything but its timestamps and timings)."""
+    rec = built.record
+    keys = ("fingerprint", "rows", "tokens", "counts", "dropped", "reconciliation", "targets")
+    return {
+        "shards": [(s["path"], s["sha256"]) for s in rec["shards"]],
+        "dropped_file": sha256_file(built.dropped_path()),
+        **{k: rec[k] for k in (*keys, "contamination_reported")},
+    }
+
+
+def _build_with(monkeypatch, workers: int, *args, **kwargs):
+    """build_set with FFDATA_WORKERS (what `ffdata build --workers N` sets); also returns the
+    CPU seconds spent by child processes that ended meanwhile (the workers)."""
+    monkeypatch.setenv("FFDATA_WORKERS", str(workers))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    built, fresh = build_set(*args, quiet=True, **kwargs)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    assert fresh
+    return built, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+
+
+def _gsm8k_project(tmp_path, edit) -> Path:
+    """gsm8k_sft over GSM8K train with rows changed by `edit(lines)`, quota 2,000 of 7,473
+    (several chunks of work: the workers read ahead of the decisions)."""
+    project = tmp_path / "p"
+    write_gsm8k_manifest(project)
+    src = project / "data/sources/gsm8k/train.jsonl"
+    lines = src.read_text().splitlines()
+    edit(lines)
+    src.write_text("\n".join(lines) + "\n")
+    return write_gsm8k_manifest(
+        project, rows=2000, decontam=("gsm8k",), sha256=sha256_file(src), rows_per_shard=500
+    )
+
+
+def test_gsm8k_sft_with_two_workers_is_byte_identical(tmp_path, monkeypatch):
+    item = load_evalset("gsm8k", "bundled")[3]
+    test_item = {"question": item.question, "answer": item.answer}
+
+    def edit(lines):
+        row = json.loads(lines[100])
+        lines[100] = json.dumps({**row, "answer": row["answer"].split("####")[0]})  # malformed
+        lines[900] = json.dumps(test_item)  # contaminated:gsm8k
+        row = json.loads(lines[1500])  # quarantined on read, three chunks ahead of row 0
+        lines[1500] = json.dumps({**row, "question": "\u202e" + row["question"]})
+
+    m = _gsm8k_project(tmp_path, edit)
+    one, _ = _build_with(monkeypatch, 1, "gsm8k_sft", m, root=str(tmp_path / "w1"))
+    two, child_cpu = _build_with(monkeypatch, 2, "gsm8k_sft", m, root=str(tmp_path / "w2"))
+    assert child_cpu > 0  # the per-row work ran in worker processes
+    assert _outputs(two) == _outputs(one)
+    reasons = set(one.record["dropped"]["by_reason"])
+    assert {"malformed", "contaminated:gsm8k", "bidi_override", "over_quota"} <= reasons
+    assert one.record["rows"] == 2000
+
+
+def test_sft_shards_v2_with_two_workers_is_byte_identical(built, tmp_path, monkeypatch):
+    two, child_cpu = _build_with(monkeypatch, 2, "sft_shards_v2", root=str(tmp_path))
+    assert child_cpu > 0
+    assert _outputs(two) == _outputs(built)
+
+
+def test_a_bad_row_stops_every_worker_count_with_the_same_one_line(tmp_path, monkeypatch):
+    def edit(lines):
+        lines[600] = json.dumps({"question": json.loads(lines[600])["question"]})
+        lines[1600] = "{not json"  # read ahead by the workers, after the row-600 error
+
+    m = _gsm8k_project(tmp_path, edit)
+    for workers in (1, 2):
+        monkeypatch.setenv("FFDATA_WORKERS", str(workers))
+        with pytest.raises(FFDataError) as e:
+            build_set("gsm8k_sft", m, root=str(tmp_path / "r"), quiet=True)
+        assert str(e.value) == "gsm8k_train row 600: field 'answer' missing or empty"
+    out = subprocess.run(
+        [FFDATA, "build", "gsm8k_sft", "--manifest", str(m), "--root", str(tmp_path / "r")]
+        + ["--workers", "2"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert errors == ["error: gsm8k_train row 600: field 'answer' missing or empty"]
+    assert not list((tmp_path / "r").rglob("_build.json"))  # no set, not even a partial one
+
+
+def _square(work):
+    return work * work
+
+
+def _dies_on_three(work):
+    if work == 3:
+        os._exit(7)  # a worker killed mid-task (out of memory, a signal)
+    return work
+
+
+def _malformed(work):
+    raise MalformedRow("answer", "is null", f"train.jsonl:{work}")
+
+
+def _bug(work):
+    return 1 // (work - 2)
+
+
+def test_ordered_pool_answers_in_order_and_fails_loudly():
+    with OrderedPool(_square, workers=2) as pool:
+        got = list(pool.map((k, k) for k in range(20)))
+    assert got == [(k, k * k) for k in range(20)]
+    with pytest.raises(FFDataError, match="a build worker process died"):
+        with OrderedPool(_dies_on_three, workers=2) as pool:
+            list(pool.map((k, k) for k in range(8)))
+    # an error class that does not unpickle still arrives as its one line
+    with pytest.raises(FFDataError, match=r"^train.jsonl:0: field 'answer' is null$"):
+        with OrderedPool(_malformed, workers=2) as pool:
+            list(pool.map([(0, 0)]))
+    with pytest.raises(ZeroDivisionError):  # a bug keeps its type (and remote traceback)
+        with OrderedPool(_bug, workers=2) as pool:
+            list(pool.map((k, k) for k in range(5)))
+
+
+def test_worker_count_comes_from_the_environment(monkeypatch):
+    monkeypatch.delenv("FFDATA_WORKERS", raising=False)
+    assert worker_count() == 1
+    monkeypatch.setenv("FFDATA_WORKERS", "3")
+    assert worker_count() == 3
+    for bad in ("0", "two"):
+        monkeypatch.setenv("FFDATA_WORKERS", bad)
+        with pytest.raises(FFDataError, match="FFDATA_WORKERS must be"):
+            worker_count()
