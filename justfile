@@ -20,6 +20,10 @@ audit name *args:
 train run *args:
     shift; ffllm train "manifests/train/{{run}}.yaml" "$@"
 
+# Run a pipeline from manifests/pipelines/NAME.yaml, skipping finished stages (e.g. just pipeline tiny)
+pipeline name *args:
+    shift; ffllm pipeline "manifests/pipelines/{{name}}.yaml" "$@"
+
 # The whole test suite (what CI runs), then the linter
 test *args:
     pytest -q "$@"

@@ -275,3 +275,29 @@ def publish(
 
     res = do_publish(ckpt, root, sweep_file, name)
     print(f"published: {res['uri']} ({len(res['record']['files'])} files, card README.md)")
+
+
+@app.command()
+def pipeline(
+    manifest: Annotated[
+        str, typer.Argument(help="Pipeline manifest, e.g. manifests/pipelines/tiny.yaml")
+    ],
+    root: Annotated[
+        str | None,
+        typer.Option("--root", help="Storage root: sets, runs, champion (folder or s3://…)"),
+    ] = None,
+    validate_only: Annotated[
+        bool,
+        typer.Option(
+            "--validate", "--dry-run", help="Check manifests, sets, rules and plans; run nothing"
+        ),
+    ] = False,
+):
+    """Run a pipeline's stages in order (build, train, sweep, merge, publish); a stage whose
+    output exists (keyed by its inputs) is skipped, so a rerun resumes where it stopped."""
+    from ffllm.pipeline import check, format_check, run_pipeline
+
+    if validate_only:
+        print(format_check(*check(manifest, root)))
+        return
+    run_pipeline(manifest, root)
