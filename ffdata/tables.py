@@ -3,6 +3,10 @@
 Every row names where its fact comes from (`source`) and under which licence (`licence`); a row
 without them is rejected, so no unattributed fact can reach a training set. Errors name the
 file, the line and the field.
+
+The CSV is parsed by the `csv` module (as `ffdata.sources` reads it in builds); the rows are then
+checked as a polars frame, and `cross_check` joins the tables with polars. Generators read
+`Table.rows`, plain dicts (docs/architecture.md says why).
 """
 
 import csv
