@@ -46,12 +46,18 @@ class ModelSpec(Strict):
         return self
 
 
+class ReplaySpec(Strict):
+    parts: list[str] = Field(min_length=1)  # earlier parts mixed in to limit forgetting
+    share: float = Field(gt=0, lt=1)  # of the run's examples (ffllm/train/data.py)
+
+
 class DataSpec(Strict):
     set: str  # a built set, resolved through its build record (`name` or `name@<fingerprint>`)
     train_parts: list[str] | None = None  # default: every part except the eval part
     eval_set: str | None = None  # default: the training set
     eval_part: str | None = None  # e.g. "validation"; None: no eval loss
     seq_len: int = Field(default=1024, gt=1)  # SFT: longer examples are cut; pretrain: block size
+    replay: ReplaySpec | None = None
 
 
 class OptimSpec(Strict):

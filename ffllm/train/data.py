@@ -14,6 +14,13 @@ them into blocks of `seq_len` tokens, every token labelled.
 The order of an epoch is a permutation seeded by (seed, epoch); step s of an epoch takes the
 next `global` positions of it, wrapping around at the end so every step has a full batch.
 Position (epoch, step) therefore fixes the data exactly, which is what makes resume exact.
+
+Replay (`data.replay: {parts: [A, B, D], share: 0.5}`): rows of earlier parts mixed into an SFT
+run to limit forgetting (FF_3.14's humanities SFT replays the repair blocks). The replay rows make
+up `share` of the run's examples: round(share / (1 - share) × main rows), split over the replay
+parts in proportion to their sizes (largest remainder), each part's rows a seeded sample without
+replacement. The sample is drawn once per run (seed, part), so it is the same on every rank,
+epoch and resume; the epoch permutation then mixes it with the main rows.
 """
 
 from dataclasses import dataclass
@@ -44,10 +51,11 @@ class Batch:
 class SFTExamples:
     """Tokenized prompt/response pairs; `ids[i]` is prompt + response + EOT, cut to seq_len."""
 
-    def __init__(self, ids: list[np.ndarray], n_prompt: np.ndarray, n_cut: int):
+    def __init__(self, ids: list[np.ndarray], n_prompt: np.ndarray, n_cut: int, cut=None):
         self.ids = ids
         self.n_prompt = n_prompt
         self.n_cut = n_cut  # examples longer than seq_len (their response was cut)
+        self.cut = cut  # per example, when known: was it cut (replay counts its sample's)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -63,10 +71,10 @@ class SFTExamples:
         return Batch(torch.from_numpy(input_ids), torch.from_numpy(labels))
 
 
-def _pretokenized(path: Path, seq_len: int) -> tuple[list, list, int]:
+def _pretokenized(path: Path, seq_len: int) -> tuple[list, list, list]:
     """Rows tokenized at build time (ffdata.sft_tokenize: input_ids, loss_mask, n_tokens)."""
     table = pq.read_table(path, columns=["input_ids", "loss_mask", "n_tokens"])
-    ids, n_prompt, n_cut = [], [], 0
+    ids, n_prompt, cut = [], [], []
     for row, (tokens, mask, n) in enumerate(
         zip(*(table.column(c).to_pylist() for c in table.column_names), strict=True)
     ):
@@ -74,13 +82,13 @@ def _pretokenized(path: Path, seq_len: int) -> tuple[list, list, int]:
         first = int(np.argmax(mask)) if mask.any() else n
         if not (mask[first:] == 1).all():  # the loss must cover one suffix: the response
             raise FFDataError(f"{path}: row {row}: field 'loss_mask' is not 0…0 1…1 (+ padding)")
-        n_cut += n > seq_len
+        cut.append(n > seq_len)
         ids.append(np.asarray(tokens[: min(n, seq_len)], dtype=np.int64))
         n_prompt.append(min(first, seq_len))
-    return ids, n_prompt, n_cut
+    return ids, n_prompt, cut
 
 
-def _from_text(path: Path, seq_len: int) -> tuple[list, list, int]:
+def _from_text(path: Path, seq_len: int) -> tuple[list, list, list]:
     """Rows as text: tokenize prompt and response separately (the mask boundary is exact)."""
     table = pq.read_table(path, columns=["system", "instruction", "response", "text"])
     cols = {name: table.column(name).to_pylist() for name in table.column_names}
@@ -96,30 +104,94 @@ def _from_text(path: Path, seq_len: int) -> tuple[list, list, int]:
                 "system/instruction/response"
             )
         prompts.append(prompt)
-    ids, n_prompt, n_cut = [], [], 0
+    ids, n_prompt, cut = [], [], []
     for p, r in zip(
         encode_batch(prompts, num_threads=4),
         encode_batch(cols["response"], num_threads=4),
         strict=True,
     ):
         full = p + r + [EOT_ID]
-        n_cut += len(full) > seq_len
+        cut.append(len(full) > seq_len)
         ids.append(np.asarray(full[:seq_len], dtype=np.int64))
         n_prompt.append(min(len(p), seq_len))
-    return ids, n_prompt, n_cut
+    return ids, n_prompt, cut
 
 
 def load_sft(paths: list[Path], seq_len: int) -> SFTExamples:
-    ids, n_prompt, n_cut = [], [], 0
+    ids, n_prompt, cut = [], [], []
     for path in paths:
         tokenized = {"input_ids", "loss_mask", "n_tokens"} <= set(pq.read_schema(path).names)
         more = (_pretokenized if tokenized else _from_text)(path, seq_len)
         ids += more[0]
         n_prompt += more[1]
-        n_cut += more[2]
+        cut += more[2]
     if not ids:
         raise FFDataError(f"no SFT rows in {[str(p) for p in paths]}")
-    return SFTExamples(ids, np.asarray(n_prompt, dtype=np.int64), n_cut)
+    cut = np.asarray(cut, dtype=bool)
+    return SFTExamples(ids, np.asarray(n_prompt, dtype=np.int64), int(cut.sum()), cut)
+
+
+def replay_counts(n_main: int, sizes: dict[str, int], share: float) -> dict[str, int]:
+    """Rows to replay from each part: `share` of all examples, in proportion to the parts' sizes
+    (largest remainder, ties by part name, so the counts are exact and deterministic)."""
+    if not 0 < share < 1:
+        raise FFDataError(f"data.replay.share: expected a fraction in (0, 1), got {share}")
+    want = round(share / (1 - share) * n_main)
+    have = sum(sizes.values())
+    if want > have:
+        raise FFDataError(
+            f"data.replay: share {share} of {n_main} training rows needs {want} replay rows; "
+            f"parts {sorted(sizes)} hold {have}"
+        )
+    exact = {p: want * n / have for p, n in sizes.items()}
+    out = {p: int(x) for p, x in exact.items()}
+    for p in sorted(exact, key=lambda p: (-(exact[p] - out[p]), p))[: want - sum(out.values())]:
+        out[p] += 1
+    return out
+
+
+def replay_rows(part: str, size: int, n: int, seed: int) -> np.ndarray:
+    """n row indices of a replay part, a seeded sample without replacement, in row order."""
+    rng = np.random.default_rng([seed, *part.encode()])
+    return np.sort(rng.permutation(size)[:n])
+
+
+def add_replay(examples: SFTExamples, replay: dict[str, SFTExamples], share: float, seed: int):
+    """The run's examples followed by the replay sample of each part; `.replay` records the
+    counts (part -> rows) for run.json."""
+    if not isinstance(examples, SFTExamples):
+        raise FFDataError("data.replay: only SFT-like stages replay earlier parts")
+    counts = replay_counts(len(examples), {p: len(ex) for p, ex in replay.items()}, share)
+    ids, n_prompt = list(examples.ids), list(examples.n_prompt)
+    cut = [examples.cut] if examples.cut is not None else []
+    for part, ex in replay.items():
+        rows = replay_rows(part, len(ex), counts[part], seed)
+        ids += [ex.ids[i] for i in rows]
+        n_prompt += [ex.n_prompt[i] for i in rows]
+        cut += [ex.cut[rows]] if ex.cut is not None else []
+    cut = np.concatenate(cut) if len(cut) == 1 + len(replay) else None
+    n_cut = int(cut.sum()) if cut is not None else examples.n_cut
+    mixed = SFTExamples(ids, np.asarray(n_prompt, dtype=np.int64), n_cut, cut)
+    mixed.replay = {"share": share, "main": len(examples), "parts": counts}
+    return mixed
+
+
+def load_replay(run, built, train_parts: list[str], shard_files) -> dict[str, SFTExamples]:
+    """The replay parts of `run.data.replay`, each loaded like the training parts (checked: they
+    exist and are neither trained on already nor the eval part)."""
+    spec = run.data.replay
+    for p in spec.parts:
+        if p not in built.parts():
+            raise FFDataError(f"data.replay.parts: set {built.name} has no part {p!r}")
+        if p in train_parts or p == run.data.eval_part:
+            role = "a training part" if p in train_parts else "the eval part"
+            raise FFDataError(f"data.replay.parts: {p!r} is {role}")
+    if len(set(spec.parts)) != len(spec.parts):
+        raise FFDataError("data.replay.parts: a part is named twice")
+    return {
+        p: load_examples(run.stage, shard_files(built, [p], run.stage), run.data.seq_len)
+        for p in spec.parts
+    }
 
 
 class TokenBlocks:

@@ -26,7 +26,14 @@ from ffllm.train.config import (
     run_to_dict,
     total_steps,
 )
-from ffllm.train.data import epoch_order, load_examples, micro_batches, step_indices
+from ffllm.train.data import (
+    add_replay,
+    epoch_order,
+    load_examples,
+    load_replay,
+    micro_batches,
+    step_indices,
+)
 from ffllm.train.distill import DistillLM
 from ffllm.train.extensions import default_extensions_dir, prebuild_ops
 from ffllm.train.loss import IGNORE, shift_targets
@@ -180,6 +187,9 @@ def train(
         return train_dpo(run, sets, run_dir, parts)
     paths = shard_files(sets["train"], parts, run.stage)
     examples = load_examples(run.stage, paths, run.data.seq_len)
+    if run.data.replay is not None:  # earlier parts mixed in (ffllm/train/data.py)
+        replay = load_replay(run, sets["train"], parts, shard_files)
+        examples = add_replay(examples, replay, run.data.replay.share, run.seed)
     eval_examples = None
     if "eval" in sets:
         eval_paths = shard_files(sets["eval"], [run.data.eval_part], run.stage)
@@ -252,6 +262,7 @@ def train(
             "deepspeed": ds_config,
             "examples": {"train": len(examples), "eval": len(eval_examples or [])},
             "cut_to_seq_len": getattr(examples, "n_cut", 0),
+            "replay": getattr(examples, "replay", None),
             "steps": {"per_epoch": steps_per_epoch, "schedule": total, "stop": stop},
             "params": n_params,
             "flops_per_token": flops_tok,
