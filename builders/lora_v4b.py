@@ -174,6 +174,9 @@ ELEMENT_ASK = (
     "In one sentence, what kind of element is {x}, and what are its symbol and atomic number?",
     "Summarize {x} in one sentence: symbol, atomic number and place in the periodic table.",
 )
+# forms that take no "a": plural sets and a mass noun ("an incidental music" is wrong)
+FORM_READS = {"concertos": "a set of concertos", "violin concertos": "a set of violin concertos",
+              "piano pieces": "a set of piano pieces", "incidental music": "incidental music"}  # fmt: skip
 WHO_COL = {
     "literature": "author",
     "music": "composer",
@@ -201,7 +204,7 @@ def _explain_works(m: Material, seed, table: str):
             form = "work" if r["kind"] == "work" else "idea"
         else:
             form = r["form"]
-        kind = f"a set of {form}" if form.endswith("s") and not form.endswith("ss") else _a(form)
+        kind = FORM_READS.get(form, _a(form))
         when = f", {facts.EVENT[table].removeprefix('was ')} in {r['year']}" if r["year"] else ""
         verb = "associated with" if form == "idea" else "by"
         a = f"{names.cap(mention)} is {kind} {verb} {who}{_lifespan(persons.get((who,)))}{when}."
@@ -506,9 +509,10 @@ def numeric_problems(seed):
         index += 1
 
 
-GAP_ASK = ("How many years apart are these two events? {A}. {B}.",
-           "{A}; {b}. How many years lie between the two?",
-           "Work out how many years separate these two events: {a}; {b}.")  # fmt: skip
+# {a}, {b}: clauses ("Bell patented the telephone", "the Battle of Hastings took place")
+GAP_ASK = ("How many years passed between the year {a} and the year {b}?",
+           "Work out how many years lie between the year {a} and the year {b}.",
+           "How many years separate the year {a} from the year {b}?")  # fmt: skip
 
 
 def _steps(lines: list[str], x: int, y: int, op: str) -> str:
@@ -537,8 +541,7 @@ def table_arithmetic(m: Material, seed, wanted: int):
             e1, e2 = (events[h(seed, "gap", k, j) % len(events)] for j in range(2))
             if e1[3] == e2[3]:
                 continue
-            slots = {"a": e1[2], "b": e2[2], "A": names.cap(e1[2]), "B": names.cap(e2[2])}
-            q = rotate(GAP_ASK, seed, "gask", k).format(**slots)
+            q = rotate(GAP_ASK, seed, "gask", k).format(a=e1[2], b=e2[2])
             hi, lo = max(e1[3], e2[3]), min(e1[3], e2[3])
             lines = [f"{names.cap(e[2])} in {e[3]}." for e in (e1, e2)]
             yield _draft("arithmetic", "year_gap", q, _steps(lines, hi, lo, MINUS), "numeric",
