@@ -65,7 +65,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ffdata.errors import FFDataError
-from ffdata.evalsets import EVALSET_NAMES, EvalItem, describe_source, load_evalset
+from ffdata.evalsets import (
+    EVALSET_NAMES,
+    EXACT_QUESTION_SETS,
+    EvalItem,
+    describe_source,
+    load_evalset,
+)
 from ffdata.hashing import sha256_json
 
 log = logging.getLogger(__name__)
@@ -521,7 +527,7 @@ class Match:
     evalset: str
     item_id: str
     ngram: str  # the matched normalized words: a 13-gram, a short question (+ answer), numbers
-    rule: str  # "ngram", "question", "question+answer", "question+choices" or "numbers"
+    rule: str  # "ngram", "question", "question+answer", "question+choices", "numbers", "exact"
 
 
 # kinds of indexed text per item
@@ -713,7 +719,21 @@ class Decontaminator:
             self._scan_ngrams(words, results)
         self._scan_questions(bare, results)
         self._scan_numbers(joined, results)
+        for t, match in enumerate(self._exact.scan(texts)):  # whole short questions
+            results[t] = results[t] or match
         return results
+
+    @functools.cached_property
+    def _exact(self):
+        """Whole-question index of the EXACT_QUESTION_SETS targets (ffdata.exact_questions);
+        a few hundred questions, built on first use instead of kept in the index cache."""
+        from ffdata.exact_questions import ExactQuestions
+
+        if self._items is not None:
+            items = self._items
+        else:  # from the cache: the same files, whatever the eval-set source (sources: digests)
+            items = [it for n in self.sources if n in EXACT_QUESTION_SETS for it in load_evalset(n)]
+        return ExactQuestions([it for it in items if it.evalset in EXACT_QUESTION_SETS])
 
     def _scan_numbers(self, words: _Words, results: list) -> None:
         """GSM8K items by their numbers (see _NumberIndex)."""

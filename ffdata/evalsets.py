@@ -10,6 +10,11 @@ Two copies of every set, same converters:
 HF_HUB_OFFLINE/HF_DATASETS_OFFLINE are unset, else the bundled copy. Each item carries a stable
 id (`mmlu/<subject>/test/<row>`, `arc/<easy|challenge>/test/<arc id>`, `gsm8k/test/<row>`,
 `hellaswag/validation/<ind>`, `truthfulqa/validation/<row>`).
+
+The project's own factual benches (`factbench`: the card's 106 prompts, `factbench_extended`:
+116) are targets too. They live in the repo (ffllm/eval/*.jsonl), whatever the source; their
+sha256 is their description, so a changed bench changes every fingerprint that names it. Their
+questions are short, so they are also matched whole (EXACT_QUESTION_SETS, ffdata.exact_questions).
 """
 
 import argparse
@@ -18,6 +23,7 @@ import functools
 import json
 import logging
 import os
+import re
 import socket
 import sys
 from collections.abc import Iterable, Iterator
@@ -34,7 +40,16 @@ from ffdata.hashing import sha256_file
 log = logging.getLogger(__name__)
 
 BUNDLE_DIR = Path(__file__).parent / "data" / "evalsets"
-EVALSET_NAMES = ("mmlu", "arc", "gsm8k", "hellaswag", "truthfulqa")
+BUNDLED_NAMES = ("mmlu", "arc", "gsm8k", "hellaswag", "truthfulqa")  # hub or bundled copy
+# The project's factual benches, read from the repo (a test may point a name at another file).
+_REPO = Path(__file__).resolve().parent.parent
+REPO_SETS = {
+    "factbench": _REPO / "ffllm" / "eval" / "factbench.jsonl",
+    "factbench_extended": _REPO / "ffllm" / "eval" / "factbench_extended.jsonl",
+}
+EVALSET_NAMES = BUNDLED_NAMES + tuple(REPO_SETS)
+# Sets whose questions are also matched whole, after normalization (too short for 13-grams).
+EXACT_QUESTION_SETS = frozenset(REPO_SETS)
 
 # The split each benchmark is scored on: what decontamination guards by default.
 EVAL_SPLITS = {
@@ -43,6 +58,8 @@ EVAL_SPLITS = {
     "gsm8k": "test",
     "hellaswag": "validation",
     "truthfulqa": "validation",
+    "factbench": "test",
+    "factbench_extended": "test",
 }
 
 # Full sizes of the scored splits; the bundled copy matches them except HellaSwag.
@@ -318,6 +335,66 @@ def hub_reachable() -> bool:
         return False
 
 
+# ---------------------------------------------------------------- the factual benches
+
+_CHOICE_LINE = re.compile(r"([A-Z])\.\s+(.*\S)")
+_SENTENCE_END = re.compile(r"(?<=[.!?:])\s+")
+
+
+def _bench_item(name: str, row: dict) -> EvalItem:
+    """One bench prompt as an item. A format prompt wraps its question in an instruction
+    ("Answer with one word.", "Answer in one short sentence: ...") and may list lettered
+    options: the item's question is then its sentences that end in "?" (the whole prompt when
+    none does: "List exactly 3 noble gases, ..."), its choices the options, its answer the
+    right option's text. Other prompts are the question as they stand."""
+    prompt, truth = row["prompt"], row["truth"]
+    choices, letters, lines = [], [], []
+    for line in prompt.splitlines():
+        m = _CHOICE_LINE.fullmatch(line.strip()) if "format" in row else None
+        if m:
+            letters.append(m.group(1))
+            choices.append(m.group(2))
+        elif line.strip():
+            lines.append(line.strip())
+    question = " ".join(lines)
+    if "format" in row:
+        asked = [s for s in _SENTENCE_END.split(question) if s.endswith("?")]
+        question = " ".join(asked) or question
+    index = letters.index(truth[0]) if truth[0] in letters else -1
+    answer = choices[index] if index >= 0 else truth[0]
+    return EvalItem(
+        name, f"{name}/{row['id']}", "test", row["category"], question, tuple(choices), answer, index
+    )
+
+
+def load_bench_file(name: str, path: Path) -> list[EvalItem]:
+    """The items of a factual-bench JSONL (id, category, prompt, truth; format for format
+    prompts). A bad row is one error naming the file, line and field."""
+    items = []
+    for lineno, row in enumerate(_read_jsonl(path), 1):
+        if not isinstance(row, dict):
+            raise FFDataError(f"{path}: row {lineno} is not a JSON object")
+        for field, kind in (("id", str), ("category", str), ("prompt", str), ("truth", list)):
+            if not isinstance(row.get(field), kind) or not row[field]:
+                raise FFDataError(f"{path}: row {lineno}: field {field!r} missing or empty")
+        if not all(isinstance(t, str) for t in row["truth"]):
+            raise FFDataError(f"{path}: row {lineno}: field 'truth' must be a list of strings")
+        items.append(_bench_item(name, row))
+    return items
+
+
+@functools.cache
+def _load_bench_cached(name: str, path: Path, sha256: str) -> tuple[EvalItem, ...]:
+    return tuple(load_bench_file(name, path))
+
+
+def _repo_file(name: str) -> Path:
+    path = Path(REPO_SETS[name])
+    if not path.exists():
+        raise FFDataError(f"{path}: the {name} prompt file is missing")
+    return path
+
+
 # ---------------------------------------------------------------- bundled copy
 
 
@@ -404,7 +481,11 @@ def _load_cached(name: str, source: str) -> tuple[EvalItem, ...]:
 def load_evalset(name: str, source: str = "auto", split: str | None = "eval") -> list[EvalItem]:
     """Items of one eval set. split="eval" keeps the scored split, None keeps every split."""
     _check_name(name)
-    items = _load_cached(name, resolve_source(source))
+    if name in REPO_SETS:  # the same file whatever the source, read again when it changes
+        path = _repo_file(name)
+        items = _load_bench_cached(name, path, sha256_file(path))
+    else:
+        items = _load_cached(name, resolve_source(source))
     if split == "eval":
         split = EVAL_SPLITS[name]
     return [it for it in items if split is None or it.split == split]
@@ -413,6 +494,10 @@ def load_evalset(name: str, source: str = "auto", split: str | None = "eval") ->
 def describe_source(name: str, source: str = "auto") -> dict:
     """What a load of `name` reads: for fingerprints and reports."""
     _check_name(name)
+    if name in REPO_SETS:
+        path = _repo_file(name)
+        shown = path.relative_to(_REPO).as_posix() if path.is_relative_to(_REPO) else str(path)
+        return {"source": "repo", "file": shown, "sha256": sha256_file(path)}
     if resolve_source(source) == "hub":
         src = HUB_SOURCES[name]
         return {"source": "hub", "repo": src.repo, "revision": src.revision}
@@ -570,7 +655,7 @@ def rebuild_bundle(src: Path, out: Path = BUNDLE_DIR) -> dict:
         "**HellaSwag offline has only 1,000 of the 10,042 validation items.**",
         "",
     ]
-    for name in EVALSET_NAMES:
+    for name in BUNDLED_NAMES:
         items = _raw_items(name, src)
         path = out / f"{name}.parquet"
         pq.write_table(items_table(items), path, compression="zstd", compression_level=9)
