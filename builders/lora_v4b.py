@@ -326,13 +326,16 @@ ROW_OF = {"countries": ("countries", "country"), "elements": ("elements", "name"
 def extract_filter(m: Material, seed, wanted: int):
     groups = _groups(m)
     rowmap = {k: {r[col]: r["_row"] for r in m.rows(t)} for k, (t, col) in ROW_OF.items()}
-    kinds = sorted(groups)
+    kinds, outside = sorted(groups), {}
     for k in range(wanted):
         kind = kinds[k % len(kinds)]
         gs = sorted(groups[kind])
         g = gs[h(seed, "fg", k) % len(gs)]
         members = groups[kind][g]
-        others = sorted({x for o, v in groups[kind].items() if o != g for x in v} - set(members))
+        if (kind, g) not in outside:  # everything of the kind outside the group, once per group
+            rest = {x for o, v in groups[kind].items() if o != g for x in v}
+            outside[kind, g] = sorted(rest - set(members))
+        others = outside[kind, g]
         n_in, size = 1 + h(seed, "fin", k) % 3, 5 + h(seed, "fsize", k) % 2
         picked_in = seeded(members, seed, "fi", k)[:n_in]
         picked_out = seeded(others, seed, "fo", k)[: size - n_in]
