@@ -13,8 +13,8 @@ question in its own sentence or line is found ("Q: who wrote pride and prejudice
 JSON field, a numbered list), and a longer question that begins with it is not
 ("What is 7 + 5 + 3?" is not "What is 7 + 5?").
 
-Questions are indexed with punctuation inside words deleted and spaced ("X-rays": "xrays" and
-"x rays"); texts are read deleted, as the other rules read them. Segments are hashed as word
+Questions and texts are both read with punctuation inside words deleted and spaced ("X-rays":
+"xrays" and "x rays"; "38+47" meets "38 + 47"). Segments are hashed as word
 spans (ffdata.decontam's polynomial window hash) and a hit is compared word for word.
 """
 
@@ -70,20 +70,23 @@ class ExactQuestions:
         if not segs:
             return results
         owner_arr = np.array(owner, np.int64)
-        words = _Words.of(*_fold_batch(segs))
+        for join in (True, False):
+            self._scan_form(_Words.of(*_fold_batch(segs, join)), owner_arr, results)
+        return results
+
+    def _scan_form(self, words: _Words, owner: np.ndarray, results: list) -> None:
         offs = words.offsets
         for k in self.lengths:  # runs of k segments of one text
-            first = np.arange(max(len(segs) - k + 1, 0))
-            first = first[owner_arr[first] == owner_arr[first + k - 1]]
+            first = np.arange(max(len(owner) - k + 1, 0))
+            first = first[owner[first] == owner[first + k - 1]]
             found, idx = self._full.find(_spans_hash(words.g, offs[first], offs[first + k]))
             for s, i in zip(first[found].tolist(), idx.tolist(), strict=True):
-                t, ref = owner[s], int(self._order[i])
+                t, ref = int(owner[s]), int(self._order[i])
                 if results[t] is None:  # the first match found is kept
                     got = words.at(int(offs[s]), int(offs[s + k] - offs[s]))
                     if got == self._words[ref]:
                         evalset, item_id = self._refs[ref]
                         results[t] = Match(evalset, item_id, " ".join(got), "exact")
-        return results
 
 
 def _join(segs: list[str], join: bool) -> list[str]:

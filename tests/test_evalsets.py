@@ -200,3 +200,137 @@ def test_a_build_resolves_the_eval_set_source_once_and_records_it(tmp_path, monk
     assert [c for c in calls if c == "auto"] == ["auto"]
     inputs = built.record["inputs"]["decontamination"]["evalsets"]
     assert {v["source"] for v in inputs.values()} == {"bundled"}
+
+
+# ---------------------------------------------------------------- the factual benches
+
+
+def _bench_decontaminator():
+    from ffdata.decontam import Decontaminator
+
+    items = load_evalset("factbench") + load_evalset("factbench_extended")
+    return Decontaminator(items, {n: evalsets.describe_source(n) for n in evalsets.REPO_SETS})
+
+
+def test_the_factual_benches_are_targets_with_their_questions():
+    card, extended = load_evalset("factbench"), load_evalset("factbench_extended")
+    assert (len(card), len(extended)) == (106, 116)
+    by_id = {it.item_id: it for it in card + extended}
+    # a format prompt's item is its question: the instruction and the lettered options apart
+    mcq = by_id["factbench_extended/fmt-01"]
+    assert mcq.question == "Which planet is closest to the Sun?"
+    assert mcq.choices[mcq.answer_index] == mcq.answer == "Mercury"
+    assert by_id["factbench/fmt-23"].question == "What is the capital of Peru?"
+    assert by_id["factbench/fmt-06"].question == "Is Sydney the capital of Australia?"
+    assert by_id["factbench/geo-01"].question == "What is the capital of France?"
+    described = evalsets.describe_source("factbench", "bundled")
+    assert described == evalsets.describe_source("factbench", "hub")  # the repo file either way
+    assert described["file"] == "ffllm/eval/factbench.jsonl"
+
+
+@pytest.mark.parametrize(
+    "text, item",
+    [
+        ("Who wrote the play Hamlet?", "factbench/person-13"),
+        ("WHO WROTE THE PLAY HAMLET", "factbench/person-13"),
+        ("Question: who wrote the play 'Hamlet' ?\nAnswer: Shakespeare.", "factbench/person-13"),
+        ("What is 38+47?", "factbench/arith-01"),  # "38 + 47" in the bench
+        ("Who discovered X rays?", "factbench_extended/person-25"),  # "X-rays"
+        ('{"question": "what is the chemical symbol for sodium"}', "factbench/sci-10"),
+        ("Name a primary color!", "factbench_extended/open-01"),
+        ("Answer with one word.\nIs the Sun a planet?", "factbench_extended/fmt-07"),
+    ],
+)
+def test_a_bench_question_in_its_own_line_or_sentence_is_matched_exactly(text, item):
+    """Too short for 13-grams and, without their answer, for the short-question rule: these
+    are found only by the exact rule (whole normalized question in a line or sentence)."""
+    match = _bench_decontaminator().check(text)
+    assert match is not None and match.item_id == item
+    assert match.evalset == item.split("/")[0]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "What is 38 + 47 + 5?",  # begins with the bench's "What is 38 + 47?"
+        "Who wrote the play Hamlet and when?",
+        "Who wrote the play Macbeth?",
+        "Which planet is farthest from the Sun?",
+        "Name a primary colour of light.",
+        "What is the chemical symbol for sodium chloride?",
+    ],
+)
+def test_a_near_but_different_question_is_kept(text):
+    assert _bench_decontaminator().check(text) is None
+
+
+def test_a_build_drops_bench_questions_as_contaminated_naming_the_bench(tmp_path, monkeypatch):
+    """A real gsm8k_sft build whose source asks bench questions: each variant is dropped with
+    the reason contaminated:<bench> and the bench item in its detail; near misses are kept."""
+    import pyarrow.parquet as pq
+
+    from ffdata import build as B
+    from ffdata.hashing import sha256_file
+
+    monkeypatch.setenv("FFDATA_EVALSETS_SOURCE", "bundled")
+    asked = {
+        "What is 38 + 47?": "factbench/arith-01",
+        "what is 38+47": "factbench/arith-01",
+        "WHAT IS THE CAPITAL OF FRANCE?": "factbench/geo-01",
+        "Q: What is the capital of France!": "factbench/geo-01",
+        "Quick question. Who wrote the play Hamlet? Thanks.": "factbench/person-13",
+        "What is 144 divided by 12?": "factbench_extended/arith-03",
+    }
+    near = ["What is 38 + 47 + 10?", "What is the capital of France's largest region?",
+            "Who wrote the play Hamlet's sequel?"]  # fmt: skip
+    questions = list(asked) + near
+    src = tmp_path / "p" / "data" / "bench_rows.jsonl"
+    src.parent.mkdir(parents=True)
+    with open(src, "w") as f:
+        for q in questions:
+            f.write(json.dumps({"question": q, "answer": "It is known.\n#### 1"}) + "\n")
+    m = write_gsm8k_manifest(
+        tmp_path / "p",
+        rows=len(near),
+        decontam=["factbench", "factbench_extended"],
+        source_path="data/bench_rows.jsonl",
+        sha256=sha256_file(src),
+    )
+    built, _ = B.build_set("gsm8k_sft", m, root=str(tmp_path / "root"), quiet=True)
+    dropped = pq.read_table(built.dropped_path()).to_pylist()
+    got = {questions[d["source_row"]]: (d["reason"], d["detail"]) for d in dropped}
+    assert set(got) == set(asked)
+    for q, item in asked.items():
+        reason, detail = got[q]
+        assert reason == f"contaminated:{item.split('/')[0]}"
+        assert detail.startswith(f"{item}: ")
+    kept = [q for p in built.shard_paths() for q in pq.read_table(p)["instruction"].to_pylist()]
+    assert sorted(kept) == sorted(near)
+
+
+def test_the_bench_description_and_items_follow_the_bench_file(tmp_path, monkeypatch):
+    """The bench's digest is its description (so every fingerprint that decontaminates against
+    it changes with it), and its items are read again when the file changes."""
+    from ffdata import build as B
+    from ffdata.manifest import load_manifest
+
+    bench = tmp_path / "factbench.jsonl"
+    shutil.copy(evalsets.REPO_SETS["factbench"], bench)
+    monkeypatch.setitem(evalsets.REPO_SETS, "factbench", bench)
+    m = load_manifest(write_gsm8k_manifest(tmp_path / "p", rows=10, decontam=["factbench"]))
+    before = evalsets.describe_source("factbench")
+    inputs_before = B.build_inputs(m, tmp_path / "p", "bundled")
+    assert before["sha256"] == evalsets.describe_source("factbench", "hub")["sha256"]
+    rows = [json.loads(line) for line in bench.read_text().splitlines()]
+    rows[0]["prompt"] = "What is 39 + 47?"
+    bench.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    after = evalsets.describe_source("factbench")
+    assert after["sha256"] != before["sha256"]
+    inputs_after = B.build_inputs(m, tmp_path / "p", "bundled")
+    assert inputs_after["decontamination"] != inputs_before["decontamination"]
+    assert load_evalset("factbench")[0].question == "What is 39 + 47?"
+    # a bad row is one error naming the file, the row and the field
+    rows[3]["truth"] = []
+    bench.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(FFDataError, match=r"factbench.jsonl: row 4: field 'truth'"):
+        load_evalset("factbench")
