@@ -225,6 +225,9 @@ def sweep(
     ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size")] = 16,
     device: Annotated[str, typer.Option("--device")] = "cpu",
+    root: Annotated[
+        str | None, typer.Option("--root", help="Where the rule's held-out set is built")
+    ] = None,
 ):
     """Evaluate every checkpoint, choose the champion by the rule, write sweep.json/sweep.md."""
     from ffllm.sweep import SWEEP_MD, format_sweep, load_rule, sweep_run
@@ -233,9 +236,25 @@ def sweep(
     for key, value in (("shots", shots), ("limit", limit), ("quick", quick)):
         if value is not None:
             setattr(sel.mmlu, key, value)
-    res = sweep_run(run_dir, sel, batch_size=batch_size, device=device)
+    res = sweep_run(run_dir, sel, batch_size=batch_size, device=device, root=root)
     print(format_sweep(res))
     print(f"written: {run_dir}/{SWEEP_MD} and sweep.json")
+
+
+@app.command("select")
+def select_cmd(
+    recorded: Annotated[
+        str, typer.Argument(help="Recorded scores (manifests/selection/*_recorded.yaml)")
+    ],
+):
+    """Apply a selection rule to recorded scores (the card's figures): verdict per checkpoint."""
+    from ffllm.sweep import select_recorded
+
+    res = select_recorded(recorded)
+    for name, v in res["verdicts"].items():
+        regressed = ", ".join(v["regressed"]) or "none"
+        print(f"{name}: {100 * v['metric']:.2f}% {v['status']} (regressed: {regressed})")
+    print(f"verdict: {res['verdict']}")
 
 
 @app.command()
