@@ -372,8 +372,7 @@ def merge_plan(stage: MergeStage, chain: Chain):
 
 
 def publish_plan(stage: PublishStage, chain: Chain):
-    from ffdata.storage import open_storage
-    from ffllm.publish import CHAMPION_PREFIX, CHAMPION_RECORD, publish
+    from ffllm.publish import current_champion, publish
 
     if chain.model is None:
         raise FFDataError(f"{chain.path}: {stage_origin(stage)}: no earlier stage made a model")
@@ -392,12 +391,8 @@ def publish_plan(stage: PublishStage, chain: Chain):
 
     def published(out: dict) -> bool:
         """Still the champion: a later publish (another pipeline) makes this stage run again."""
-        storage = open_storage(chain.root)
-        key = f"{CHAMPION_PREFIX}/{CHAMPION_RECORD}"
-        if not storage.exists(key):
-            return False
-        record = json.loads(storage.read_bytes(key))
-        return record.get("weights_sha256") == out["weights_sha256"]
+        current = current_champion(chain.root)
+        return current is not None and current[1]["weights_sha256"] == out["weights_sha256"]
 
     return material, execute, lambda key, output: None, published
 
@@ -484,6 +479,18 @@ def check(path: str | Path, root: str | None = None) -> tuple[Pipeline, list[dic
     return pipeline, rows
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (train subprocesses, build workers):
+    on a shared box it says what a stage costs better than the wall clock does."""
+    import resource
+
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def run_pipeline(path: str | Path, root: str | None = None, say=print) -> dict:
     """Run every stage in order, skipping the ones already done; returns the pipeline record."""
     from ffdata.storage import DEFAULT_ROOT
@@ -502,7 +509,7 @@ def run_pipeline(path: str | Path, root: str | None = None, say=print) -> dict:
               "started_at": datetime.now(UTC).isoformat(timespec="seconds"), "stages": []}  # fmt: skip
     for i, stage in enumerate(pipeline.stages, 1):
         say(f"== [{i}/{len(pipeline.stages)}] {stage.name} ({stage.kind})")
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu_seconds()
 
         def folder_of(key: str, stage=stage) -> Path:
             return base / stage.name / key[:16]
@@ -523,10 +530,13 @@ def run_pipeline(path: str | Path, root: str | None = None, say=print) -> dict:
             advance(key, output)
         seconds = time.perf_counter() - t0
         row = {"stage": stage.name, "kind": stage.kind, "status": "skipped" if skipped else "ran",
-               "seconds": round(seconds, 2), "key": key, "folder": str(folder_of(key)),
-               "output": output}  # fmt: skip
+               "seconds": round(seconds, 2), "cpu_seconds": round(cpu_seconds() - c0, 2),
+               "key": key, "folder": str(folder_of(key)), "output": output}  # fmt: skip
         record["stages"].append(row)
-        say(f"   {row['status']} in {seconds:.1f} s: {describe(stage.kind, output)}")
+        say(
+            f"   {row['status']} in {seconds:.1f} s ({row['cpu_seconds']:.1f} CPU s): "
+            f"{describe(stage.kind, output)}"
+        )
         write_json_atomic(base / RECORD, record)  # progress so far, also after a failure
     record["total_seconds"] = round(time.perf_counter() - started, 2)
     record["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
@@ -548,15 +558,17 @@ def describe(kind: str, output: dict) -> str:
 
 def format_summary(record: dict) -> str:
     lines = ["", f"pipeline {record['pipeline']}:", "",
-             "| stage | kind | status | seconds | output |", "|---|---|---|---:|---|"]  # fmt: skip
+             "| stage | kind | status | seconds | CPU s | output |",
+             "|---|---|---|---:|---:|---|"]  # fmt: skip
     for r in record["stages"]:
         lines.append(
             f"| {r['stage']} | {r['kind']} | {r['status']} | {r['seconds']:.1f} | "
-            f"{describe(r['kind'], r['output'])} |"
+            f"{r['cpu_seconds']:.1f} | {describe(r['kind'], r['output'])} |"
         )
     total = record.get("total_seconds")
     if total is not None:
-        lines.append(f"| **total** | | | **{total:.1f}** | |")
+        cpu = sum(r["cpu_seconds"] for r in record["stages"])
+        lines.append(f"| **total** | | | **{total:.1f}** | **{cpu:.1f}** | |")
     return "\n".join(lines)
 
 

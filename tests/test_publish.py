@@ -2,18 +2,23 @@
 card whose tables come from the config, the saved results, run.json and the set's _build.json."""
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
 
 import boto3
 import pytest
 from transformers import AutoModelForCausalLM
 
 from ffdata.errors import FFDataError
+from ffdata.hashing import sha256_file
 from ffllm.card import build_card, count_params, training_stages
 from ffllm.eval.factbench import evaluate_factbench
 from ffllm.eval.mmlu import evaluate_mmlu
 from ffllm.merge import merge_checkpoints
-from ffllm.publish import publish
+from ffllm.publish import current_champion, publish
 from tests.train_fixtures import ffllm_train, write_run
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
@@ -112,19 +117,53 @@ def test_publish_local_then_merge(trained):
     assert json.loads((out / "merge.json").read_text())["t"] == 0.1
 
 
+def _whole(folder) -> dict:
+    """champion.json of `folder`, after checking every file it lists against its sha256."""
+    rec = json.loads((folder / "champion.json").read_text())
+    for name, digest in rec["files"].items():
+        assert sha256_file(folder / name) == digest, name
+    return rec
+
+
+def test_champion_switch_is_atomic(trained, tmp_path):
+    """A publish killed half way through its copy, or with the new copy whole but not yet
+    switched, leaves the old champion current and whole; the next publish completes."""
+    root, run, _ = trained
+    root = shutil.copytree(root, tmp_path / "root", ignore=shutil.ignore_patterns("champions"))
+    ckpt = run / "hf" / "ckpt-2"
+    publish(ckpt, root, name="first")
+    latest = root / "champions" / "latest"
+    script = "import sys; from ffllm.publish import publish as p; p(*sys.argv[1:], name='second')"
+    for fault in ("champion-put", "champion-switch"):
+        env = {**os.environ, "FFDATA_FAULT": fault}
+        proc = subprocess.run([sys.executable, "-c", script, str(ckpt), str(root)], env=env)
+        assert proc.returncode == -signal.SIGKILL, fault
+        assert "# first\n" in (latest / "README.md").read_text(), fault
+        _whole(latest)
+        assert current_champion(root)[0] == "champions/g-1"
+    res = publish(ckpt, root, name="second")
+    assert (latest / "README.md").read_text() == res["card"] and "# second" in res["card"]
+    assert _whole(latest)["files"]["README.md"] == sha256_file(latest / "README.md")
+    # the old champion and both killed publishes' folders are gone; latest names the new one
+    names = sorted(p.name for p in (root / "champions").iterdir())
+    assert names == ["_current.json", "g-4", "latest"]
+    assert os.readlink(latest) == "g-4" and current_champion(root)[0] == "champions/g-4"
+
+
 def test_publish_to_s3(trained, s3_bucket):
     root, run, _ = trained
     ckpt = run / "hf" / "ckpt-2"
     res = publish(ckpt, f"s3://{s3_bucket}/models")
-    assert res["uri"] == f"s3://{s3_bucket}/models/champions/latest"
+    assert res["uri"] == f"s3://{s3_bucket}/models/champions/g-1"  # named by _current.json
     keys = sorted(
         o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=s3_bucket)["Contents"]
     )
-    assert "models/champions/latest/champion.json" in keys
-    assert "models/champions/latest/model.safetensors" in keys
+    assert "models/champions/_current.json" in keys
+    assert "models/champions/g-1/champion.json" in keys
+    assert "models/champions/g-1/model.safetensors" in keys
     body = (
         boto3.client("s3")
-        .get_object(Bucket=s3_bucket, Key="models/champions/latest/README.md")["Body"]
+        .get_object(Bucket=s3_bucket, Key="models/champions/g-1/README.md")["Body"]
         .read()
     )
     assert body.decode() == res["card"]
