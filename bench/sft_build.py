@@ -410,7 +410,7 @@ def vs_trl(args) -> None:
         Decontaminator.load(targets, resolve_source())  # built here if not cached yet
         # first builds and TRL set-up untimed: imports, index, tokenizer, TRL's trainer
         built, _ = build_set("sft_shards_v2", manifest, root=str(tmp / "warm"), quiet=True)
-        trainers = {n: _trl_trainer(pairs[:64], n) for n in (None, 2)}
+        trainers = {} if args.no_trl else {n: _trl_trainer(pairs[:64], n) for n in (None, 2)}
         rec = built.record
         ff_in = {w: [] for w in workers}
         ff_whole = {w: [] for w in workers}
@@ -438,10 +438,11 @@ def vs_trl(args) -> None:
                     lambda t=trainer, a=targs: _trl_prepare(t, a, pairs)
                 )
                 trl_in[n].append((wall, cpu))
-        cmd = [sys.executable, __file__, "--trl-child", str(pairs_file)]
-        wall, cpu, out = _timed(lambda: subprocess.run(cmd, check=True, capture_output=True))
-        assert json.loads(out.stdout.decode().splitlines()[-1])["rows"] == trl_rows
-        trl_whole = (wall, cpu)
+        if trainers:
+            cmd = [sys.executable, __file__, "--trl-child", str(pairs_file)]
+            wall, cpu, out = _timed(lambda: subprocess.run(cmd, check=True, capture_output=True))
+            assert json.loads(out.stdout.decode().splitlines()[-1])["rows"] == trl_rows
+            trl_whole = (wall, cpu)
         load = index_load(targets, args.runs)
 
     def best(runs):
@@ -455,6 +456,25 @@ def vs_trl(args) -> None:
         "in_process": {f"workers_{w}": _rate(tokens, *best(ff_in[w])) for w in workers},
         "whole_process": {f"workers_{w}": _rate(tokens, *best(ff_whole[w])) for w in workers},
     }
+    ff_in1, ff_in2 = ff["in_process"]["workers_1"], ff["in_process"]["workers_2"]
+    ff_wh1, ff_wh2 = ff["whole_process"]["workers_1"], ff["whole_process"]["workers_2"]
+    out = {
+        "input_rows": len(pairs),
+        "repeat": args.repeat,
+        "runs": args.runs,
+        "cpus": os.cpu_count(),
+        "decontam_index_per_process": load,
+        "ffllm": ff,
+        "ratios": {
+            "ffllm_2_workers_vs_1_wall": {
+                "in_process": round(ff_in1["wall_s"] / ff_in2["wall_s"], 2),
+                "whole_process": round(ff_wh1["wall_s"] / ff_wh2["wall_s"], 2),
+            }
+        },
+    }
+    if not trainers:
+        print(json.dumps(out, indent=2))
+        return
     trl_side = {
         "version": trl.__version__,
         "rows": trl_rows,
@@ -467,40 +487,27 @@ def vs_trl(args) -> None:
         return round(a[key] / b[key], 2)
 
     trl1, trl2 = trl_side["in_process"]["num_proc_1"], trl_side["in_process"]["num_proc_2"]
-    ff_in1, ff_in2 = ff["in_process"]["workers_1"], ff["in_process"]["workers_2"]
-    ff_wh1, ff_wh2 = ff["whole_process"]["workers_1"], ff["whole_process"]["workers_2"]
-    out = {
-        "input_rows": len(pairs) if args.repeat == 1 else None,
-        "repeat": args.repeat,
-        "runs": args.runs,
-        "cpus": os.cpu_count(),
-        "decontam_index_per_process": load,
-        "ffllm": ff,
-        "trl": trl_side,
-        "ratios": {
-            "tokens_per_cpu_s": {
-                "in_process_ffllm_vs_trl": ratio(ff_in1, trl1, "tokens_per_cpu_s"),
-                "whole_process_ffllm_vs_trl_preparation": ratio(ff_wh1, trl1, "tokens_per_cpu_s"),
-                "whole_process_ffllm_vs_trl_whole_process": ratio(
-                    ff_wh1, trl_side["whole_process"], "tokens_per_cpu_s"
-                ),
-            },
-            "wall_clock": {
-                "in_process_ffllm_vs_trl_1_worker": ratio(ff_in1, trl1, "tokens_per_wall_s"),
-                "in_process_ffllm_vs_trl_2_workers": ratio(ff_in2, trl2, "tokens_per_wall_s"),
-                "whole_process_ffllm_vs_trl_preparation_1_worker": ratio(
-                    ff_wh1, trl1, "tokens_per_wall_s"
-                ),
-                "whole_process_ffllm_vs_trl_preparation_2_workers": ratio(
-                    ff_wh2, trl2, "tokens_per_wall_s"
-                ),
-            },
-            "ffllm_2_workers_vs_1_wall": {
-                "in_process": round(ff_in1["wall_s"] / ff_in2["wall_s"], 2),
-                "whole_process": round(ff_wh1["wall_s"] / ff_wh2["wall_s"], 2),
-            },
-            "trl_2_procs_vs_1_wall": round(trl1["wall_s"] / trl2["wall_s"], 2),
+    out["trl"] = trl_side
+    out["ratios"] = {
+        "tokens_per_cpu_s": {
+            "in_process_ffllm_vs_trl": ratio(ff_in1, trl1, "tokens_per_cpu_s"),
+            "whole_process_ffllm_vs_trl_preparation": ratio(ff_wh1, trl1, "tokens_per_cpu_s"),
+            "whole_process_ffllm_vs_trl_whole_process": ratio(
+                ff_wh1, trl_side["whole_process"], "tokens_per_cpu_s"
+            ),
         },
+        "wall_clock": {
+            "in_process_ffllm_vs_trl_1_worker": ratio(ff_in1, trl1, "tokens_per_wall_s"),
+            "in_process_ffllm_vs_trl_2_workers": ratio(ff_in2, trl2, "tokens_per_wall_s"),
+            "whole_process_ffllm_vs_trl_preparation_1_worker": ratio(
+                ff_wh1, trl1, "tokens_per_wall_s"
+            ),
+            "whole_process_ffllm_vs_trl_preparation_2_workers": ratio(
+                ff_wh2, trl2, "tokens_per_wall_s"
+            ),
+        },
+        **out["ratios"],
+        "trl_2_procs_vs_1_wall": round(trl1["wall_s"] / trl2["wall_s"], 2),
     }
     print(json.dumps(out, indent=2))
 
@@ -509,6 +516,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=1, help="copies of GSM8K train")
     ap.add_argument("--runs", type=int, default=3, help="each side's best of this many")
+    ap.add_argument("--no-trl", action="store_true", help="ffllm alone (workers 1 vs 2)")
     ap.add_argument("--vs-tiktoken", action="store_true", help="the earlier raw-encode bench")
     ap.add_argument(
         "--join", type=int, default=1, help="GSM8K rows per example: longer rows, same real text"

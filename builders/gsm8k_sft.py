@@ -2,6 +2,10 @@
 
 The answer keeps GSM8K's worked solution; calculator annotations (<<48/2=24>>) are removed and
 the final `#### N` line becomes "The answer is N."
+
+`--workers N` (ffdata.workers): `prepare` (checks, the solution, the record, the
+decontamination scan) runs on chunks of rows in N processes; the quota and every drop are
+decided here, in row order, so the set is byte-identical for any N.
 """
 
 import re
@@ -9,7 +13,7 @@ import re
 from ffdata.errors import FFDataError
 from ffdata.manifest import PositiveCount, SourceOptions, Strict
 from ffdata.records import make_record
-from ffdata.workers import OrderedPool, read_chunks, replayed, worker_count
+from ffdata.workers import OrderedPool, read_chunks, replayed, warm, worker_count
 
 VERSION = "1"
 
@@ -83,10 +87,8 @@ def build(ctx) -> None:
 
     def flush():
         nonlocal kept
-        records = [rec for rec, _ in pending]
-        for rec, keep in zip(
-            records, ctx.keep_batch(records, [m for _, m in pending]), strict=True
-        ):
+        records, matches = [r for r, _ in pending], [m for _, m in pending]
+        for rec, keep in zip(records, ctx.keep_batch(records, matches), strict=True):
             if keep:
                 ctx.emit("train", rec)
                 kept += 1
@@ -95,9 +97,9 @@ def build(ctx) -> None:
     def full() -> bool:  # no row read from now on can be kept
         return limit is not None and kept >= limit
 
-    _ = ctx.decontaminator  # mapped before the workers fork: they share its pages
-    rows = ctx.progress(ctx.read_source("gsm8k_train", yield_quarantined=True), "gsm8k_train")
+    warm(ctx)  # before the workers fork
     with OrderedPool(lambda work: prepare(ctx, work), worker_count()) as pool:
+        rows = ctx.progress(ctx.read_source("gsm8k_train", yield_quarantined=True), "gsm8k_train")
         for chunk, done in pool.map(read_chunks(rows, CHUNK, full)):
             for idx, found in replayed(ctx, "gsm8k_train", chunk, done):
                 if limit is not None and kept + len(pending) >= limit:

@@ -59,7 +59,7 @@ from ffdata.sft_tokenize import (
     fit,
     sft_table,
 )
-from ffdata.workers import OrderedPool, read_chunks, replayed, worker_count
+from ffdata.workers import OrderedPool, read_chunks, replayed, warm, worker_count
 
 VERSION = "2"  # 2: the build record keeps the manifest's targets as written
 SCHEMA = SFT_SCHEMA
@@ -441,7 +441,7 @@ class Pipeline:
 def build(ctx) -> None:
     require_pinned(ctx.manifest)
     pipe = Pipeline(ctx)
-    _ = ctx.decontaminator  # mapped before the workers fork: they share its pages
+    warm(ctx)  # before the workers fork
     with OrderedPool(pipe.prepare, worker_count()) as pool:
         for spec in ctx.manifest.sources:
             rows = ctx.progress(ctx.read_source(spec.name, yield_quarantined=True), spec.name)

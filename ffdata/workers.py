@@ -41,6 +41,17 @@ def worker_count() -> int:
     return n
 
 
+def warm(ctx) -> None:
+    """Load what every worker uses before they fork, so that they share it instead of each
+    loading its own: the decontamination index (mapped) with its lazily built parts, and the
+    tokenizer."""
+    from ffdata.tokenizer import tiktoken_encoding
+
+    if ctx.decontaminator is not None:
+        ctx.decontaminator.check_batch(["warm"])
+    tiktoken_encoding()
+
+
 def _run(chunk):
     try:
         return _TASK(chunk)
