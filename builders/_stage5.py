@@ -47,6 +47,9 @@ class Draft:
     category: str
     meta: dict = field(default_factory=dict)
     rows: tuple[tuple[str, int], ...] = ()  # (table, row) pairs it was made from
+    # settle(k) -> the final draft when it would be the task's k-th kept item: what must be
+    # balanced over the kept items exactly (an MCQ key's letter) is decided there, one at a time
+    settle: Callable[[int], "Draft"] | None = None
 
 
 class Material:
@@ -90,7 +93,8 @@ def take(
 ) -> int:
     """Keep the first `quota` drafts (in the given order) that pass `verify`, ask a prompt not
     already asked in this set (`seen`, shared by the set's tasks) and pass decontamination; emit
-    them and drop the others with their reason. A task that cannot fill its quota is an error naming the task and the shortfall."""
+    them and drop the others with their reason. A task that cannot fill its quota is an error
+    naming the task and the shortfall."""
     source = f"gen:{task}"
     kept, pending, asked = 0, [], set()  # asked: prompts waiting in `pending`
 
@@ -113,6 +117,9 @@ def take(
         ctx.generated(source, pool=task)
         for table, row in d.rows:
             ctx.expanded_rows.setdefault(table, set()).add(int(row))
+        one_by_one = d.settle is not None
+        if one_by_one:
+            d = d.settle(kept)  # pending is empty here: kept is this draft's place if kept
         if not verify(d):
             ctx.drop(source, i, "verifier_failed", d.response[:80])
         elif d.instruction in seen or d.instruction in asked:
@@ -120,7 +127,7 @@ def take(
         else:
             pending.append((i, d))
             asked.add(d.instruction)
-            if len(pending) >= min(BATCH, quota - kept):
+            if one_by_one or len(pending) >= min(BATCH, quota - kept):
                 flush()
                 if kept >= quota:
                     break

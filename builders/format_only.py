@@ -237,36 +237,39 @@ def _words(text: str) -> set[str]:
 
 
 def letter(m, seed, phrasing):
-    """MCQ whose key's length rank among the options, and letter, take each value in turn."""
+    """MCQ over facts whose key can take any length rank among its options: the k-th kept item
+    gets rank k % 4 (how many distractors are shorter) and the letter of a seeded permutation of
+    A-D per four items, so both are balanced exactly over what the set keeps."""
     facts = [f for f in text_facts(m, seed ^ 4) if f[0] not in ("continent",)]
     values: dict[str, list[str]] = {}
     for rel, *_, v in facts:
         values.setdefault(rel, []).append(v)
-    i = 0
     for rel, table, row, q, key in facts:
         stem = _words(q) - {"the", "of", "a", "an", "is", "what", "which", "to", "in", "does"}
         if _words(key) & stem:
             continue
-        rank = i % 4  # how many distractors are shorter than the key
         pool = sorted({v for v in values[rel] if v.casefold() != key.casefold()
                        and not (_words(v) & stem) and v not in key and key not in v})  # fmt: skip
         by_len: dict[int, list[str]] = {}
         for v in seeded(pool, seed, "mcq", q):
             by_len.setdefault(len(v), []).append(v)
-        shorter = [by_len[n][0] for n in sorted(by_len) if n < len(key)]
-        longer = [by_len[n][0] for n in sorted(by_len) if n > len(key)]
-        if len(shorter) < rank or len(longer) < 3 - rank:
-            continue
-        pick_s = seeded(shorter, seed, "s", q)[:rank]
-        pick_l = seeded(longer, seed, "l", q)[: 3 - rank]
-        wrong = seeded(pick_s + pick_l, seed, "order", q)
-        perm = seeded(list(LETTERS[:4]), seed, "letters", i // 4)
-        at = LETTERS.index(perm[i % 4])
-        options = wrong[:at] + [key] + wrong[at:]
-        prompt = ask("letter", render_mcq(q, options), phrasing, seed, q)
-        yield _draft("letter", prompt, LETTERS[at], rel, ((table, row),), n_options=4,
-                     length_rank=rank)  # fmt: skip
-        i += 1
+        shorter = seeded([by_len[n][0] for n in sorted(by_len) if n < len(key)], seed, "s", q)
+        longer = seeded([by_len[n][0] for n in sorted(by_len) if n > len(key)], seed, "l", q)
+        if len(shorter) < 3 or len(longer) < 3:
+            continue  # it could not take every rank
+
+        def settle(k, q=q, key=key, rel=rel, src=(table, row), shorter=shorter, longer=longer):
+            rank = k % 4
+            wrong = seeded(shorter[:rank] + longer[: 3 - rank], seed, "order", q)
+            at = LETTERS.index(seeded(list(LETTERS[:4]), seed, "letters", k // 4)[k % 4])
+            options = wrong[:at] + [key] + wrong[at:]
+            prompt = ask("letter", render_mcq(q, options), phrasing, seed, q)
+            return _draft("letter", prompt, LETTERS[at], rel, (src,), n_options=4,
+                          length_rank=rank)  # fmt: skip
+
+        draft = _draft("letter", q, "", rel, ((table, row),))
+        draft.settle = settle
+        yield draft
 
 
 def yes_no(m, seed, phrasing):

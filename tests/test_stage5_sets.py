@@ -120,10 +120,8 @@ def test_exact_counts_reconciled_and_byte_identical(builds, name):
     for source, e in rec_["by_source"].items():
         assert e["read"] + e["generated"] == e["kept"] + e["dropped"] + e["expanded"], source
     # every table row the build read was spent on items or dropped as unused (never silently)
-    assert rec["dropped"]["by_reason"].keys() <= {
-        "unused", "reference_table", "verifier_failed", "duplicate_prompt", "contaminated:mmlu",
-        "contaminated:arc", "contaminated:gsm8k", "contaminated:hellaswag",
-        "contaminated:truthfulqa"}  # fmt: skip
+    reasons = {r for r in rec["dropped"]["by_reason"] if not r.startswith("contaminated:")}
+    assert reasons <= {"unused", "reference_table", "verifier_failed", "duplicate_prompt"}
     # two builds into two roots (the second forced): same fingerprint, byte-identical files
     assert a.fingerprint == b.fingerprint
 
@@ -155,7 +153,7 @@ def test_format_only_responses_pass_their_strict_verifier_and_keys_are_balanced(
     n = sum(letters.values())
     assert set(letters) == set("ABCD") and max(letters.values()) - min(letters.values()) <= 1
     ranks = Counter(json.loads(r["meta"])["length_rank"] for r in rows if r["block"] == "letter")
-    assert max(ranks.values()) - min(ranks.values()) <= 0.02 * n and sum(ranks.values()) == n
+    assert max(ranks.values()) - min(ranks.values()) <= 1 and sum(ranks.values()) == n
     # the answer-blind panel (the manifest's gate) finds no rule beating chance by 5 points
     items, unread = items_from_table(builds[name][0].read_table(), "train")
     assert unread == 0 and len(items) == n + len(yes_no)
