@@ -19,6 +19,7 @@ questions are short, so they are also matched whole (EXACT_QUESTION_SETS, ffdata
 
 import argparse
 import csv
+import dataclasses
 import functools
 import json
 import logging
@@ -35,7 +36,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ffdata.errors import FFDataError
-from ffdata.hashing import sha256_file
+from ffdata.hashing import sha256_file, sha256_json
 
 log = logging.getLogger(__name__)
 
@@ -339,6 +340,7 @@ def hub_reachable() -> bool:
 
 _CHOICE_LINE = re.compile(r"([A-Z])\.\s+(.*\S)")
 _SENTENCE_END = re.compile(r"(?<=[.!?:])\s+")
+_ASKS_OPTIONS = re.compile(r"\b(?:of|among) (?:these|those|the following)\b", re.IGNORECASE)
 
 
 def _bench_item(name: str, row: dict) -> EvalItem:
@@ -360,10 +362,21 @@ def _bench_item(name: str, row: dict) -> EvalItem:
     if "format" in row:
         asked = [s for s in _SENTENCE_END.split(question) if s.endswith("?")]
         question = " ".join(asked) or question
+    if choices and _ASKS_OPTIONS.search(question):
+        # "Which of these animals is a mammal?" is answered by its options: without them it is
+        # a generic stem that other items share, so they are part of the question
+        question = f"{question} ({', '.join(choices)})"
     index = letters.index(truth[0]) if truth[0] in letters else -1
     answer = choices[index] if index >= 0 else truth[0]
     return EvalItem(
-        name, f"{name}/{row['id']}", "test", row["category"], question, tuple(choices), answer, index
+        name,
+        f"{name}/{row['id']}",
+        "test",
+        row["category"],
+        question,
+        tuple(choices),
+        answer,
+        index,
     )
 
 
@@ -497,7 +510,11 @@ def describe_source(name: str, source: str = "auto") -> dict:
     if name in REPO_SETS:
         path = _repo_file(name)
         shown = path.relative_to(_REPO).as_posix() if path.is_relative_to(_REPO) else str(path)
-        return {"source": "repo", "file": shown, "sha256": sha256_file(path)}
+        digest = sha256_file(path)
+        # the items too: they are parsed here (not in a bundle), so a change of the parsing
+        # must reach the fingerprints and the index cache key as a change of the file does
+        items = [dataclasses.astuple(it) for it in _load_bench_cached(name, path, digest)]
+        return {"source": "repo", "file": shown, "sha256": digest, "items": sha256_json(items)}
     if resolve_source(source) == "hub":
         src = HUB_SOURCES[name]
         return {"source": "hub", "repo": src.repo, "revision": src.revision}

@@ -223,6 +223,9 @@ def test_the_factual_benches_are_targets_with_their_questions():
     assert by_id["factbench/fmt-23"].question == "What is the capital of Peru?"
     assert by_id["factbench/fmt-06"].question == "Is Sydney the capital of Australia?"
     assert by_id["factbench/geo-01"].question == "What is the capital of France?"
+    # a generic stem ("of these") is asked with its options: other items share the stem alone
+    fmt04 = "Which of these animals is a mammal? (Shark, Salmon, Crocodile, Dolphin)"
+    assert by_id["factbench/fmt-04"].question == fmt04
     described = evalsets.describe_source("factbench", "bundled")
     assert described == evalsets.describe_source("factbench", "hub")  # the repo file either way
     assert described["file"] == "ffllm/eval/factbench.jsonl"
@@ -239,6 +242,11 @@ def test_the_factual_benches_are_targets_with_their_questions():
         ('{"question": "what is the chemical symbol for sodium"}', "factbench/sci-10"),
         ("Name a primary color!", "factbench_extended/open-01"),
         ("Answer with one word.\nIs the Sun a planet?", "factbench_extended/fmt-07"),
+        # a stem answered by its options counts with them (question+choices, any labels)
+        (
+            "Which of these animals is a mammal?\n(a) Shark (b) Salmon (c) Crocodile (d) Dolphin",
+            "factbench/fmt-04",
+        ),
     ],
 )
 def test_a_bench_question_in_its_own_line_or_sentence_is_matched_exactly(text, item):
@@ -258,6 +266,7 @@ def test_a_bench_question_in_its_own_line_or_sentence_is_matched_exactly(text, i
         "Which planet is farthest from the Sun?",
         "Name a primary colour of light.",
         "What is the chemical symbol for sodium chloride?",
+        "Which of these animals is a mammal?\nA. Bat\nB. Frog\nC. Trout\nD. Snake",
     ],
 )
 def test_a_near_but_different_question_is_kept(text):
