@@ -1,12 +1,14 @@
 """Stage 3 DPO end to end on CPU: `ffllm train` with manifests/train/tiny_dpo.yaml runs TRL's
 DPOTrainer under DeepSpeed ZeRO-2 (gloo, fp32) on dpo_v2 built by its real builder.
 
-Every step of tiny_dpo is a full pass over the set's 6 pairs, so the logged loss and reward
-margin are over the same pairs at every step and their trend is not sampling noise.
+Every step of tiny_dpo is a full pass over the set's few pairs (up to 6: micro 3 × accumulation
+2), so the logged loss and reward margin are over the same pairs at every step and their trend
+is not sampling noise.
 """
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,7 @@ from ffllm.train.config import load_run
 from tests.train_fixtures import REPO, ffllm_train, read_metrics, write_run
 
 TINY_DPO = REPO / "manifests" / "train" / "tiny_dpo.yaml"
-STEPS, EVERY = 6, 3
+STEPS, EVERY = 4, 2
 
 
 @pytest.fixture(scope="module")
@@ -79,13 +81,13 @@ def test_dpo_loss_falls_and_reward_margin_grows_on_dpo_v2(dpo_run):
         assert m["lr"] > 0 and m["grad_norm"] > 0
 
 
-def test_dpo_runs_under_deepspeed_zero2_and_exports_checkpoints(dpo_run):
+def test_dpo_runs_under_deepspeed_zero2_and_exports_checkpoints(dpo_run, dpo_v2):
     from ffllm.sweep import find_checkpoints
 
     record = json.loads((dpo_run / "run.json").read_text())
     assert record["deepspeed"]["zero_optimization"]["stage"] == 2
     assert record["deepspeed"]["gradient_allreduce_op"] == "mean"  # TRL's loss: a per-rank mean
-    assert record["examples"]["train"] == 6
+    assert record["examples"]["train"] == len(dpo_v2.read_table())
     for step in (EVERY, STEPS):
         # the ZeRO optimizer shard is DeepSpeed's: no DeepSpeed, no such file
         shard = dpo_run / f"checkpoint-{step}" / f"global_step{step}"
@@ -128,6 +130,31 @@ def test_exported_checkpoint_prefers_chosen_over_rejected_against_the_init(
     logged = [m for m in read_metrics(dpo_run) if "loss" in m]
     # the last logged margin was measured before the last update; the export is after it
     assert margins.mean().item() > logged[-2]["rewards/margins"]
+
+
+def test_a_dpo_run_resumes_from_its_newest_checkpoint_exactly(dpo_run, dpo_v2, tmp_path):
+    """The run as a crash after its step-2 checkpoint leaves it (the later checkpoint gone, its
+    metrics lines still there) resumes at step 2 and logs the uninterrupted run's lines bit for
+    bit; the same run directory with a changed manifest is refused."""
+    root, runs = Path(dpo_v2.storage.root), tmp_path / "runs"
+    crashed = runs / "tiny_dpo"
+    shutil.copytree(dpo_run, crashed)
+    shutil.rmtree(crashed / f"checkpoint-{STEPS}")
+    shutil.rmtree(crashed / "hf" / f"ckpt-{STEPS}")
+    manifest = dpo_run.parent.parent / "tiny_dpo.yaml"  # the dpo_run fixture's
+    changed = write_run(tmp_path / "tiny_dpo.yaml", manifest, dpo={"beta": 0.2})
+    proc = ffllm_train(changed, root, runs)
+    assert proc.returncode != 0 and "made with a different 'run'" in proc.stderr
+
+    proc = ffllm_train(manifest, root, runs)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"resuming from {crashed / f'checkpoint-{EVERY}'}" in proc.stdout
+
+    def logged(run_dir):  # TRL's num_tokens counts from process start: not restored on resume
+        return [{k: v for k, v in m.items() if k != "num_tokens"} for m in read_metrics(run_dir)]
+
+    assert logged(crashed) == logged(dpo_run)
+    assert (crashed / "hf" / f"ckpt-{STEPS}" / "model.safetensors").is_file()
 
 
 @pytest.mark.parametrize(
