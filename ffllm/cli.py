@@ -46,6 +46,15 @@ def train(
     master_port: Annotated[
         int, typer.Option("--master-port", help="Rendezvous port on the first host (--hostfile)")
     ] = 29500,
+    node_rank: Annotated[
+        int | None,
+        typer.Option(
+            "--node-rank",
+            min=0,
+            help="With --hostfile: start only this host's ranks, without ssh; run the same "
+            "command on every host (e.g. srun, with $SLURM_NODEID)",
+        ),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the launch command of --nproc/--hostfile")
     ] = False,
@@ -58,6 +67,8 @@ def train(
 
     from ffllm.train import launch
 
+    if node_rank is not None and hostfile is None:
+        raise FFDataError("--node-rank needs --hostfile (the hosts and their order)")
     if nproc > 1 or hostfile is not None or dry_run:
         if "RANK" in os.environ:
             raise FFDataError(
@@ -68,7 +79,7 @@ def train(
 
         args = launch.train_args(manifest, root, runs_dir)
         command = (  # checks the hostfile first
-            launch.multinode_command(args, nproc, hostfile, master_port)
+            launch.multinode_command(args, nproc, hostfile, master_port, node_rank)
             if hostfile is not None
             else launch.local_command(args, nproc)
         )

@@ -395,6 +395,9 @@ def plan_run(
     if run.stage == "dpo":  # TRL: chosen and rejected in one forward, a reference model
         kwargs["seqs_per_micro"] = 2
         kwargs["loss"] = "hf"
+        kwargs["compiled"] = (
+            run.runtime.compile == "on"
+        )  # auto is eager for DPO (ffllm/train/dpo.py)
         if run.lora is None:  # with LoRA the reference is the base with the adapters off
             kwargs["frozen_params"] = n
     pl = plan(micro=micro, **kwargs)

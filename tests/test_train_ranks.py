@@ -11,6 +11,8 @@ gradients of the same ones.
 import json
 import shlex
 import signal
+import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -20,11 +22,23 @@ import torch
 from ffdata.build import build_set
 from ffllm.train.trainer import KILL_ENV
 from tests.conftest import write_gsm8k_manifest
-from tests.train_fixtures import REPO, ffllm_train, read_metrics, write_run
+from tests.train_fixtures import (
+    REPO,
+    ffllm_train,
+    ffllm_train_command,
+    read_metrics,
+    write_run,
+)
 
 STEPS, KILL_AT = 4, 3  # checkpoints at 2 and 4: the killed run resumes from ckpt-2
 RUN = "tiny_ranks"
 MANIFESTS = REPO / "manifests" / "train"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def deterministic(records: list[dict]) -> list[dict]:
@@ -89,6 +103,7 @@ def test_zero2_splits_the_optimizer_state_in_halves_across_two_ranks(runs):
     (whole,) = optimizer_shards(runs[1] / f"ckpt-{STEPS}")
     halves = optimizer_shards(runs[2] / f"ckpt-{STEPS}")
     assert len(halves) == 2 and whole["partition_count"] == [1, 1]
+    assert [h["partition_count"] for h in halves] == [[2, 2], [2, 2]]  # both groups split in 2
     for g, flat in enumerate(whole["single_partition_of_fp32_groups"]):
         parts = [h["single_partition_of_fp32_groups"][g] for h in halves]
         assert parts[0].numel() == parts[1].numel() == -(-flat.numel() // 2)
@@ -102,6 +117,10 @@ def test_zero2_splits_the_optimizer_state_in_halves_across_two_ranks(runs):
 
 
 def test_two_rank_run_killed_and_resumed_logs_the_same_losses(setup, runs, tmp_path):
+    """Killed under torchrun (--nproc 2), resumed through the multi-node path: the DeepSpeed
+    launcher on a one-host hostfile, that host's ranks started without ssh (--node-rank 0, as
+    under srun). Both launchers give each rank the same RANK/WORLD_SIZE, so the resumed run must
+    continue the killed one exactly."""
     manifest, root = setup
     runs_dir = tmp_path / "runs"
     killed = ffllm_train(manifest, root, runs_dir, {KILL_ENV: str(KILL_AT)}, nproc=2)
@@ -111,8 +130,14 @@ def test_two_rank_run_killed_and_resumed_logs_the_same_losses(setup, runs, tmp_p
     assert (run_dir / "latest").read_text().strip() == "ckpt-2"
     assert max(m["step"] for m in read_metrics(run_dir)) == KILL_AT
 
-    resumed = ffllm_train(manifest, root, runs_dir, nproc=2)
+    hostfile = tmp_path / "hostfile"
+    hostfile.write_text("localhost slots=2\n")
+    cmd, env = ffllm_train_command(manifest, root, runs_dir, nproc=2)
+    cmd += ["--hostfile", str(hostfile), "--node-rank", "0", "--master-port", str(free_port())]
+    resumed = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+    # DeepSpeed's runner logs the per-host launch it ran (to stdout or stderr, by its logger)
+    assert "-m deepspeed.launcher.launch --world_info=" in resumed.stdout + resumed.stderr
     assert f"resumed {RUN} at step 2" in resumed.stdout
     # step 3 is redone (its line replaced), step 4 is new: both as in the uninterrupted run
     assert deterministic(read_metrics(run_dir)) == deterministic(read_metrics(runs[2]))
@@ -159,6 +184,13 @@ def test_multinode_launch_line_is_the_deepspeed_launcher(capsys, monkeypatch, tm
     assert (args.master_addr, args.master_port) == ("node-a", 29500)
     assert args.module and args.no_local_rank and args.user_script == "ffllm"
     assert args.user_args == ["train", str(manifest), "--root", "s3://b/ff"]
+    assert not args.no_ssh  # the launcher reaches node-b over ssh (pdsh)
+
+    # without ssh (Slurm: the same command on every node, each starting its own 8 ranks)
+    cmd = launch_line(capsys, manifest, "--nproc", 8, "--hostfile", hostfile, "--node-rank", 1)
+    args = parse_args(cmd[1:])
+    assert args.no_ssh and args.node_rank == 1 and args.num_nodes == 2
+    assert args.user_args == ["train", str(manifest)]
 
 
 @pytest.mark.parametrize(
@@ -167,6 +199,8 @@ def test_multinode_launch_line_is_the_deepspeed_launcher(capsys, monkeypatch, tm
         (["--nproc", "3"], "batch.global 16 is not a multiple of micro 8 × 3 GPU(s)"),
         (["--nproc", "9", "--hostfile", "{hosts}"], "--nproc 9 is more than the slots of"),
         (["--hostfile", "{bad}"], "line 2: expected 'HOST slots=N', found 'node-b 8'"),
+        (["--hostfile", "{hosts}", "--node-rank", "2"], "--node-rank 2 with 2 host(s)"),
+        (["--nproc", "2", "--node-rank", "0"], "--node-rank needs --hostfile"),
     ],
 )
 def test_launch_errors_are_one_line(capsys, monkeypatch, tmp_path, args, message):

@@ -6,8 +6,10 @@ rendezvous address set; DeepSpeed then takes gloo on CPU and NCCL on GPUs.
 
 Several machines: the DeepSpeed launcher reads a hostfile (`host slots=N` per line), reaches
 every host over ssh (pdsh) and starts N ranks on each, the first host being the rendezvous
-master. Every host needs the same checkout, environment and paths (and the sets under the same
-root, or an s3:// root). `--dry-run` prints the command instead of running it.
+master. Without ssh between hosts (Slurm), `--node-rank R` starts only host R's ranks and the
+same command runs on every host (DeepSpeed's --no_ssh). Every host needs the same checkout,
+environment and paths (and the sets under the same root, or an s3:// root). `--dry-run` prints
+the command instead of running it.
 
 The manifest is checked here before anything starts, including that its global batch splits
 over the ranks (batch.global = micro × ranks × accumulation).
@@ -65,18 +67,28 @@ def read_hostfile(path: str | Path) -> list[tuple[str, int]]:
 
 
 def multinode_command(
-    args: list[str], nproc: int, hostfile: str | Path, master_port: int = DEFAULT_MASTER_PORT
+    args: list[str],
+    nproc: int,
+    hostfile: str | Path,
+    master_port: int = DEFAULT_MASTER_PORT,
+    node_rank: int | None = None,
 ) -> list[str]:
-    """The DeepSpeed launcher over every host of the hostfile, `nproc` ranks on each."""
+    """The DeepSpeed launcher over every host of the hostfile, `nproc` ranks on each.
+
+    With `node_rank` it starts only that host's ranks, without ssh (DeepSpeed's --no_ssh): the
+    same command runs on every host (e.g. under srun, with $SLURM_NODEID)."""
     hosts = read_hostfile(hostfile)
     short = [h for h, slots in hosts if slots < nproc]
     if short:
         raise FFDataError(f"{hostfile}: --nproc {nproc} is more than the slots of {short}")
+    if node_rank is not None and not 0 <= node_rank < len(hosts):
+        raise FFDataError(f"{hostfile}: --node-rank {node_rank} with {len(hosts)} host(s)")
+    own = [] if node_rank is None else ["--no_ssh", "--node_rank", str(node_rank)]
     launcher = shutil.which("deepspeed") or str(Path(sys.executable).parent / "deepspeed")
     return [
         launcher, "--hostfile", str(hostfile), "--num_nodes", str(len(hosts)),
         "--num_gpus", str(nproc), "--master_addr", hosts[0][0], "--master_port", str(master_port),
-        "--no_local_rank", "--module", *args[1:],  # the launcher adds `python -u -m`
+        *own, "--no_local_rank", "--module", *args[1:],  # the launcher adds `python -u -m`
     ]  # fmt: skip
 
 
