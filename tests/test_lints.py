@@ -134,7 +134,7 @@ def _generated(rec: dict) -> bool:
     return rec["source"] not in REAL_SOURCES and meta.get("template") != "real_mcq"
 
 
-def _check_set(rows, tables, block_of):
+def _check_set(rows, tables, block_of, stems_not_judged=()):
     hits, real_hits = Counter(), set()
     stems, sizes = defaultdict(Counter), Counter()
     family_stems = defaultdict(set)
@@ -153,6 +153,8 @@ def _check_set(rows, tables, block_of):
     assert not hits, hits.most_common(5)
     assert real_hits <= KNOWN_SOURCE_DEFECTS, real_hits - KNOWN_SOURCE_DEFECTS
     for block, counts in stems.items():
+        if block in stems_not_judged:
+            continue
         s, n = counts.most_common(1)[0]
         assert n <= 0.05 * sizes[block], (block, s, n, sizes[block])
     few = {k: len(v) for k, v in family_stems.items() if len(v) < 3}
@@ -161,7 +163,10 @@ def _check_set(rows, tables, block_of):
 
 def test_repair_blocks_has_no_lint_hits_and_no_dominant_stem(repair_blocks, tables):
     rows = repair_blocks.read_table().to_pylist()
-    _check_set(rows, tables, lambda r: json.loads(r["meta"]).get("part", r["block"]))
+    # validation_e is a 104-item evaluation part from six pools of 3-4 phrasings each: a stem is
+    # ~10% of it by construction and teaches nothing (it is never trained on); lints still apply
+    part = lambda r: json.loads(r["meta"]).get("part", r["block"])  # noqa: E731
+    _check_set(rows, tables, part, stems_not_judged={"validation_e"})
 
 
 def test_surgical_has_no_lint_hits_and_no_dominant_stem(surgical_rows, tables):
