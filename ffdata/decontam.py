@@ -720,7 +720,7 @@ class Decontaminator:
             self._scan_ngrams(words, results)
         self._scan_questions(bare, results)
         self._scan_numbers(joined, results)
-        for t, match in enumerate(self._exact.scan(texts)):  # whole short questions
+        for t, match in enumerate(self._exact.scan(texts, joined)):  # whole short questions
             results[t] = results[t] or match
         return results
 

@@ -13,9 +13,12 @@ question in its own sentence or line is found ("Q: who wrote pride and prejudice
 JSON field, a numbered list), and a longer question that begins with it is not
 ("What is 7 + 5 + 3?" is not "What is 7 + 5?").
 
-Questions and texts are both read with punctuation inside words deleted and spaced ("X-rays":
-"xrays" and "x rays"; "38+47" meets "38 + 47"). Segments are hashed as word
-spans (ffdata.decontam's polynomial window hash) and a hit is compared word for word.
+Texts are read as the other rules read them (punctuation inside words deleted); questions are
+indexed in that form, with the punctuation spaced ("X-rays": "xrays", "x rays") and with the
+operators of a sum closed up ("38 + 47" is also "3847", how "38+47" reads). Speed: the
+texts' words (already folded by ffdata.decontam) are searched for every indexed question as a
+word window (hash + bitmap); only the few texts that hold one are cut into segments, and a
+run of segments is compared word for word.
 """
 
 import re
@@ -23,11 +26,20 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ffdata.decontam import Match, _fold_batch, _HashSet, _spans_hash, _word_lists, _Words
+from ffdata.decontam import (
+    Match,
+    _fold_batch,
+    _HashSet,
+    _spans_hash,
+    _windows,
+    _word_lists,
+    _Words,
+)
 from ffdata.evalsets import EvalItem
 
 SEGMENT_BREAK = re.compile(r"\n|(?<=[.?!:])\s+")
 _HAS_WORD = re.compile(r"\w")
+_TIGHT = re.compile(r"(?<=\w) *([-+*/=^]) *(?=\w)")  # "38 + 47" -> "38+47"
 
 
 def segments(text: str) -> list[str]:
@@ -41,15 +53,17 @@ class ExactQuestions:
     def __init__(self, items: Sequence[EvalItem]):
         self._refs: list[tuple[str, str]] = []
         self._words: list[list[str]] = []  # each indexed form, its words
-        lengths = set()
+        seg_counts = set()
         for item in items:
             segs = segments(item.question)
-            forms = {tuple(w) for join in (True, False) for w in [_join(segs, join)] if w}
-            for form in sorted(forms):
+            tight = segments(_TIGHT.sub(r"\1", item.question))  # "38 + 47" as "38+47" is written
+            forms = {tuple(_join(segs, True)), tuple(_join(segs, False)), tuple(_join(tight, True))}
+            for form in sorted(f for f in forms if f):
                 self._refs.append((item.evalset, item.item_id))
                 self._words.append(list(form))
-                lengths.add(len(segs))
-        self.lengths = sorted(lengths)  # segment counts of the indexed questions
+                seg_counts.add(len(segs))
+        self.seg_counts = sorted(seg_counts)  # segments per indexed question
+        self.word_counts = sorted({len(w) for w in self._words})
         words = _Words.of(*_fold_batch([" ".join(w) for w in self._words]))
         full = _spans_hash(words.g, words.offsets[:-1], words.offsets[1:])
         self._order = np.argsort(full, kind="stable")
@@ -58,25 +72,34 @@ class ExactQuestions:
     def __len__(self) -> int:
         return len(self._refs)
 
-    def scan(self, texts: Sequence[str]) -> list[Match | None]:
+    def scan(self, texts: Sequence[str], words: _Words | None = None) -> list[Match | None]:
+        """`words`: the texts already folded (ffdata.decontam reads them so anyway)."""
         results: list[Match | None] = [None] * len(texts)
         if not self._refs or not len(texts):
             return results
+        if words is None:
+            words = _Words.of(*_fold_batch(texts))
         segs, owner = [], []
-        for t, text in enumerate(texts):
-            mine = segments(text or "")
+        for t in self._candidates(words):  # few texts: the segments are cut only there
+            mine = segments(texts[t] or "")
             segs.extend(mine)
             owner.extend([t] * len(mine))
-        if not segs:
-            return results
-        owner_arr = np.array(owner, np.int64)
-        for join in (True, False):
-            self._scan_form(_Words.of(*_fold_batch(segs, join)), owner_arr, results)
+        if segs:
+            self._scan_segments(_Words.of(*_fold_batch(segs)), np.array(owner), results)
         return results
 
-    def _scan_form(self, words: _Words, owner: np.ndarray, results: list) -> None:
+    def _candidates(self, words: _Words) -> list[int]:
+        """Texts whose words hold an indexed question anywhere (segments are checked next)."""
+        found = []
+        for n in self.word_counts:
+            pos, _ = self._full.find(_windows(words.g, n))
+            text = words.text_of(pos)
+            found.append(text[pos + n <= words.offsets[text + 1]])
+        return sorted(set(np.concatenate(found).tolist())) if found else []
+
+    def _scan_segments(self, words: _Words, owner: np.ndarray, results: list) -> None:
         offs = words.offsets
-        for k in self.lengths:  # runs of k segments of one text
+        for k in self.seg_counts:  # runs of k segments of one text
             first = np.arange(max(len(owner) - k + 1, 0))
             first = first[owner[first] == owner[first + k - 1]]
             found, idx = self._full.find(_spans_hash(words.g, offs[first], offs[first + k]))
