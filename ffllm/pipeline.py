@@ -216,10 +216,15 @@ def read_marker(folder: Path, key: str) -> dict | None:
 # Each returns (key material, run-it function); the function returns the stage's output.
 
 
+def set_manifest(stage: BuildStage) -> str:
+    """The set's manifest, relative to the pipeline's project folder (like `ffdata build`)."""
+    return stage.manifest or f"manifests/{stage.set}.yaml"
+
+
 def build_stage(stage: BuildStage, chain: Chain, folder_of, say):
     from ffdata.build import build_set
 
-    manifest = str(chain.file(stage.manifest, stage_origin(stage))) if stage.manifest else None
+    manifest = chain.file(set_manifest(stage), stage_origin(stage))
     t0 = time.perf_counter()
     built, fresh = build_set(stage.set, manifest, chain.root)  # ffdata skips a built set
     material = {"kind": "build", "set": stage.set, "fingerprint": built.fingerprint}
@@ -429,7 +434,7 @@ def check(path: str | Path, root: str | None = None) -> tuple[Pipeline, list[dic
         origin = stage_origin(stage)
         row = {"stage": stage.name, "kind": stage.kind}
         if stage.kind == "build":
-            mpath = chain.file(stage.manifest or f"manifests/{stage.set}.yaml", origin)
+            mpath = chain.file(set_manifest(stage), origin)
             manifest = load_manifest(mpath)
             if manifest.name != stage.set:
                 raise FFDataError(

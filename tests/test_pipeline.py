@@ -24,7 +24,7 @@ name: {name}
 stage: sft
 seed: 0
 model: {{preset: tiny}}
-data: {{set: gsm8k_sft, seq_len: 64}}
+data: {{set: gsm8k_sft, seq_len: 256}}
 optim: {{lr: 1.0e-3}}
 schedule: {{max_steps: 2}}
 batch: {{micro: 2, global: 2}}
@@ -83,7 +83,7 @@ def test_skip_resume_and_chained_keys(project, tmp_path, monkeypatch, capfd):
     assert Path(a_out["checkpoint"]).name == "ckpt-2"
     # B started from A's checkpoint: the resolved manifest and the trainer's run.json say so
     b_run = json.loads((Path(b_out["run_dir"]) / "run.json").read_text())["run"]
-    assert b_run["model"] == {"init": a_out["checkpoint"], "activation_checkpointing": False}
+    assert b_run["model"]["init"] == a_out["checkpoint"] and b_run["model"]["preset"] is None
     assert a_out["init"] is None and b_out["init"] == a_out["checkpoint"]
     # ... and trained on the set the build stage made, pinned by fingerprint
     fp = first["stages"][0]["output"]["fingerprint"]
@@ -105,12 +105,6 @@ def test_skip_resume_and_chained_keys(project, tmp_path, monkeypatch, capfd):
     assert changed["stages"][2]["output"]["init"] == changed["stages"][1]["output"]["checkpoint"]
     # the first chain's outputs are still there: going back to seed 0 would skip again
     assert Path(b_out["checkpoint"], "config.json").is_file()
-
-    # 5. A lost marker reruns that stage only (its run resumes from the finished run at once).
-    (Path(changed["stages"][2]["folder"]) / DONE).unlink()
-    lost = run_pipeline(project, root, say=quiet)
-    assert statuses(lost) == {"gsm8k_sft": "skipped", "a": "skipped", "b": "ran"}
-    assert keys(lost) == keys(changed)
 
 
 def test_ff313_validates_without_running():
