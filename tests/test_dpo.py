@@ -14,21 +14,24 @@ REPO = Path(__file__).resolve().parent.parent
 def test_dpo_v2_drops_ties_duplicates_and_contamination(tmp_path):
     built, _ = build_set("dpo_v2", root=str(tmp_path), quiet=True)
     rows = built.read_table().to_pylist()
-    reasons = {d["reason"] for d in pq.read_table(built.dropped_path()).to_pylist()}
+    dropped = pq.read_table(built.dropped_path()).to_pylist()
+    reasons = {d["reason"] for d in dropped}
     assert reasons == {
         "not_preferred",
         "identical_pair",
         "empty_turn",
         "duplicate",
         "contaminated:arc",
+        "contaminated:factbench",  # "What is the capital of Canada?" is the card bench's geo-03
     }
-    assert len(rows) == 6 and built.record["reconciliation"]["input"] == 11
+    bench = [d for d in dropped if d["reason"] == "contaminated:factbench"]
+    assert [d["detail"].split(":")[0] for d in bench] == ["factbench/geo-03"]
+    assert len(rows) == 5 and built.record["reconciliation"]["input"] == 11
     for r in rows:
         assert r["prompt"] == render_prompt(r["instruction"])
         assert r["score_chosen"] > r["score_rejected"]
         assert r["prompt_tokens"] + max(r["chosen_tokens"], r["rejected_tokens"]) <= 1024
-    canada = [r for r in rows if "Canada" in r["instruction"]]
-    assert len(canada) == 1 and canada[0]["chosen"] == "Ottawa is the capital of Canada."
+    assert not [r for r in rows if "Canada" in r["instruction"]]
 
 
 def test_dpo_v1_reads_both_pair_layouts(tmp_path):
