@@ -385,6 +385,7 @@ def format_sweep(result: dict) -> str:
             rows.insert(0, (f"{result['baseline']} (baseline)", result["baseline_scores"]))
         for name, scores in rows:
             lines.append(f"| {name} | " + " | ".join(pct(scores.get(d)) for d in weak) + " |")
-    verdict = result.get("verdict") or f"champion: {result['champion']}"
-    lines += ["", f"Champion: **{result['champion'] or 'none'}** ({verdict})"]
+    verdict = result.get("verdict") or "rejected: every checkpoint vetoed"
+    tail = "" if result["champion"] else f" ({verdict})"
+    lines += ["", f"Champion: **{result['champion'] or 'none'}**{tail}"]
     return "\n".join(lines) + "\n"
