@@ -155,9 +155,10 @@ def stage_origin(stage) -> str:
     return f"stage {stage.name!r} ({stage.kind})"
 
 
-def resolve_run(stage: TrainStage, chain: Chain, init: str | None) -> tuple[Path, dict]:
-    """The run manifest as this stage trains it: overrides merged, the model replaced by
-    `init` (the previous stage's checkpoint), each set pinned to the fingerprint built here."""
+def resolve_run(stage: TrainStage, chain: Chain, init: str | None):
+    """The run manifest (path, RunManifest) as this stage trains it: overrides merged, the model
+    replaced by `init` (the previous stage's checkpoint; the first train stage keeps its own
+    preset or init), each set pinned to the fingerprint built here."""
     from ffllm.train.config import deep_merge, parse_run
 
     origin = stage_origin(stage)
@@ -171,9 +172,7 @@ def resolve_run(stage: TrainStage, chain: Chain, init: str | None) -> tuple[Path
         # An init keeps its own size and dropout: only the source changes.
         keep = {k: v for k, v in model.items() if k == "activation_checkpointing"}
         data["model"] = {"init": init, **keep}
-    elif not model.get("preset"):
-        raise FFDataError(f"{path}: {origin} is the first train stage: it needs model.preset")
-    run_data = data.get("data") or {}
+    run_data = data.get("data") if isinstance(data.get("data"), dict) else {}
     for field in ("set", "eval_set"):
         name = run_data.get(field)
         if name is None:
@@ -253,8 +252,8 @@ def train_plan(stage: TrainStage, chain: Chain):
     from ffllm.eval.common import weights_sha256
     from ffllm.train.config import run_to_dict
 
-    init = chain.model["checkpoint"] if chain.model else None
-    path, run = resolve_run(stage, chain, init)
+    path, run = resolve_run(stage, chain, chain.model["checkpoint"] if chain.model else None)
+    init = run.model.init  # the previous stage's model, or the first stage's own init
     if run.checkpoint.export_hf is False:
         raise FFDataError(f"{path}: checkpoint.export_hf is off: the next stage needs its export")
     identity = run_to_dict(run)
@@ -266,6 +265,8 @@ def train_plan(stage: TrainStage, chain: Chain):
         "sets": sorted({run.data.set, run.data.eval_set or run.data.set}),  # name@fingerprint
         "init": {k: chain.model[k] for k in ("weights_sha256", "key")} if chain.model else None,
     }
+    if chain.model is None and init is not None:  # a first stage from an existing checkpoint
+        material["init"] = {"weights_sha256": weights_sha256(init)}
     if run.distill is not None:  # a logit teacher's weights are an input too
         material["teacher"] = weights_sha256(run.distill.teacher)
 
