@@ -152,7 +152,9 @@ def launch_line(capsys, *args) -> list[str]:
     with pytest.raises(SystemExit) as exit_info:
         app(["train", *map(str, args), "--dry-run"], prog_name="ffllm")
     assert exit_info.value.code in (0, None)
-    return shlex.split(capsys.readouterr().out)
+    # the command is the last line: without DS_ACCELERATOR set, DeepSpeed's import logs its
+    # accelerator choice to stdout first
+    return shlex.split(capsys.readouterr().out.strip().splitlines()[-1])
 
 
 def test_local_launch_line_is_torchrun(capsys, monkeypatch):
