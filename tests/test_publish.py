@@ -86,7 +86,8 @@ def test_card_from_data(trained):
         n for r, n in built.record["dropped"]["by_reason"].items() if r.startswith("contaminated")
     )
     assert (
-        f"repair_blocks: against mmlu, arc, gsm8k, hellaswag, truthfulqa ({dropped:,} rows" in card
+        "repair_blocks: against mmlu, arc, gsm8k, hellaswag, truthfulqa, factbench, "
+        f"factbench_extended ({dropped:,} rows" in card
     )
     assert build_card(ckpt, root) == card  # same inputs, same bytes
 
