@@ -157,6 +157,30 @@ def test_a_dpo_run_resumes_from_its_newest_checkpoint_exactly(dpo_run, dpo_v2, t
     assert (crashed / "hf" / f"ckpt-{STEPS}" / "model.safetensors").is_file()
 
 
+def test_two_cpu_ranks_give_the_one_rank_gradient(dpo_v2, init_model, tmp_path):
+    """`--nproc 2` (torchrun, gloo, accelerate's DeepSpeed): the ranks' gradients average, as
+    TRL's loss is a mean over each rank's pairs, so micro 2 on each of 2 ranks gives what micro
+    2 × accumulation 2 gives on one: the same pairs, loss and gradient norm (summed gradients,
+    the other stages' setting, would double it)."""
+    logged = {}
+    for nproc in (1, 2):
+        manifest = write_run(
+            tmp_path / f"ranks{nproc}.yaml",
+            TINY_DPO,
+            model={"init": str(init_model)},
+            schedule={"max_steps": 1},
+            batch={"micro": 2, "global": 4},
+            checkpoint={"export_hf": False},
+        )
+        runs = tmp_path / f"runs{nproc}"
+        proc = ffllm_train(manifest, Path(dpo_v2.storage.root), runs, nproc=nproc)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        (logged[nproc],) = read_metrics(runs / "tiny_dpo")
+    assert logged[2]["num_tokens"] == logged[1]["num_tokens"]  # the same 4 pairs
+    assert logged[2]["loss"] == pytest.approx(math.log(2), abs=1e-6)
+    assert logged[2]["grad_norm"] == pytest.approx(logged[1]["grad_norm"], rel=1e-5)
+
+
 @pytest.mark.parametrize(
     "override, message",
     [
@@ -166,6 +190,7 @@ def test_a_dpo_run_resumes_from_its_newest_checkpoint_exactly(dpo_run, dpo_v2, t
         ({"stage": "sft"}, "'dpo' needs stage 'dpo', not 'sft'"),
         ({"model": {"init": None, "preset": "tiny"}}, "stage 'dpo' does not take model.preset"),
         ({"schedule": {"early_stop_step": 4}}, "does not take schedule.early_stop_step"),
+        ({"data": {"replay": {"parts": ["train"], "share": 0.5}}}, "does not take data.replay"),
         ({"deepspeed": {"gradient_allreduce_op": "sum"}}, "gradient_allreduce_op must stay 'mean'"),
     ],
 )

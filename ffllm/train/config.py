@@ -182,6 +182,7 @@ class RunManifest(Strict):
             "model.preset": self.model.preset is not None,  # TRL loads the reference from init
             "lora": self.lora is not None,
             "data.eval_part": self.data.eval_part is not None,  # the pair sets have one part
+            "data.replay": self.data.replay is not None,
             "schedule.early_stop_step": self.schedule.early_stop_step is not None,
             "runtime.loss": "loss" in self.runtime.model_fields_set,  # TRL computes the loss
         }

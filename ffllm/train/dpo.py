@@ -50,7 +50,25 @@ def pair_dataset(built, parts: list[str]):
     return Dataset.from_dict(table.to_pydict())  # shard order, then row order
 
 
-def dpo_args(run: RunManifest, run_dir: Path, world: int, bf16: bool, ds_config: dict):
+def accelerate_state(world: int) -> dict:
+    """DPOConfig arguments for several CPU ranks. transformers asks accelerate for DeepSpeed
+    without naming a backend, and accelerate knows none for a CPU, so it counts one process
+    whatever WORLD_SIZE says (then refuses the config: `ds train_batch_size=6 vs hf
+    train_batch_size (calculated)=3`). Set accelerate's shared state up first, with gloo, and
+    have the Trainer use it."""
+    if world == 1 or torch.cuda.is_available():
+        return {}
+    from accelerate import PartialState
+
+    os.environ["ACCELERATE_USE_DEEPSPEED"] = "true"  # what transformers sets around this call
+    try:
+        PartialState(backend="gloo")
+    finally:
+        del os.environ["ACCELERATE_USE_DEEPSPEED"]
+    return {"accelerator_config": {"use_configured_state": True}}
+
+
+def dpo_args(run: RunManifest, run_dir: Path, world: int, bf16: bool, ds_config: dict, **extra):
     """DPOConfig from the manifest: every training knob is the manifest's, none is TRL's default."""
     from trl import DPOConfig
 
@@ -90,6 +108,7 @@ def dpo_args(run: RunManifest, run_dir: Path, world: int, bf16: bool, ds_config:
         loss_type=[run.dpo.loss_type],
         label_smoothing=run.dpo.label_smoothing,
         precompute_ref_log_probs=run.dpo.precompute_ref_log_probs,
+        **extra,
     )
 
 
@@ -127,7 +146,8 @@ def resume_point(run_dir: Path, identity: dict) -> str | None:
     last = get_last_checkpoint(str(run_dir)) if run_dir.is_dir() else None
     if last is None:
         return None
-    before = json.loads((run_dir / "run.json").read_text())
+    record = run_dir / "run.json"
+    before = json.loads(record.read_text()) if record.exists() else {}
     for key in ("run", "sets", "world_size"):
         if canonical_json(before.get(key)) != canonical_json(identity[key]):
             raise FFDataError(
@@ -143,13 +163,20 @@ def train_dpo(run: RunManifest, sets: dict, run_dir: Path, parts: list[str]) -> 
 
     from ffdata.tokenizer import hf_tokenizer
     from ffllm.train.model import build_model
+    from ffllm.train.trainer import keep_metrics_until
 
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    identity = {
+        "run": run_to_dict(run),
+        "sets": {role: s.fingerprint for role, s in sets.items()},
+        "world_size": world,
+    }
+    resume = resume_point(run_dir, identity)  # a changed run stops here, before any loading
     dataset = pair_dataset(sets["train"], parts)
     cuda = torch.cuda.is_available()
     bf16 = run.runtime.precision == "bf16" or (run.runtime.precision == "auto" and cuda)
     ds_config = deepspeed_config(run, world, bf16)
-    args = dpo_args(run, run_dir, world, bf16, ds_config)  # sets up torch.distributed
+    args = dpo_args(run, run_dir, world, bf16, ds_config, **accelerate_state(world))
     torch.manual_seed(run.seed)
     policy = build_model(None, run.model.init)
     if run.data.seq_len > policy.config.n_positions:
@@ -157,12 +184,6 @@ def train_dpo(run: RunManifest, sets: dict, run_dir: Path, parts: list[str]) -> 
             f"data.seq_len {run.data.seq_len} > model context {policy.config.n_positions}"
         )
 
-    identity = {
-        "run": run_to_dict(run),
-        "sets": {role: s.fingerprint for role, s in sets.items()},
-        "world_size": world,
-    }
-    resume = resume_point(run_dir, identity)
     metrics_path = run_dir / "metrics.jsonl"
     if rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -174,14 +195,7 @@ def train_dpo(run: RunManifest, sets: dict, run_dir: Path, parts: list[str]) -> 
             "trainer": "trl.DPOTrainer",
         }
         (run_dir / "run.json").write_text(json.dumps(resolved, indent=2, sort_keys=True) + "\n")
-        # Lines after the checkpoint we resume from are redone: drop them.
-        done = int(Path(resume).name.split("-")[-1]) if resume else 0
-        kept = []
-        if done and metrics_path.exists():
-            kept = [
-                ln for ln in metrics_path.read_text().splitlines() if json.loads(ln)["step"] <= done
-            ]
-        metrics_path.write_text("".join(ln + "\n" for ln in kept))
+        keep_metrics_until(metrics_path, int(resume.rsplit("-", 1)[1]) if resume else 0)
 
     trainer = DPOTrainer(
         model=policy,  # ref_model=None: TRL loads the reference from the same init checkpoint

@@ -163,6 +163,16 @@ def hold_run_lock(run_dir: Path):
     return lock
 
 
+def keep_metrics_until(metrics_path: Path, step: int) -> None:
+    """Start the run's log afresh, keeping the lines up to the checkpoint a run resumes from
+    (the steps after it are redone and logged again)."""
+    kept = []
+    if step and metrics_path.exists():
+        lines = metrics_path.read_text().splitlines()
+        kept = [ln for ln in lines if json.loads(ln)["step"] <= step]
+    metrics_path.write_text("".join(ln + "\n" for ln in kept))
+
+
 def train(
     manifest, root: str | None = None, runs_dir: str | Path | None = None, on_step_start=None
 ) -> Path:
@@ -268,15 +278,7 @@ def train(
             "flops_per_token": flops_tok,
         }
         (run_dir / "run.json").write_text(json.dumps(resolved, indent=2, sort_keys=True) + "\n")
-        # Lines after the checkpoint we resume from are redone: drop them.
-        kept = []
-        if start and metrics_path.exists():
-            kept = [
-                ln
-                for ln in metrics_path.read_text().splitlines()
-                if json.loads(ln)["step"] <= start
-            ]
-        metrics_path.write_text("".join(ln + "\n" for ln in kept))
+        keep_metrics_until(metrics_path, start)
     say(
         f"{run.name}: {run.stage}, {n_params:,} params, {len(examples):,} examples, "
         f"{steps_per_epoch} steps/epoch, schedule {total}, stopping at {stop}, "
