@@ -14,12 +14,15 @@ EOS, tokenizes prompt and prompt + completion, builds completion_mask and labels
 - the decontamination index load alone in a fresh process (the cache warm: built once per
   eval-set digest, then memory-mapped);
 - TRL in process: `SFTTrainer._prepare_dataset` (the preparation SFTTrainer.__init__ runs),
-  trainer and tokenizer built beforehand and untimed, with dataset_num_proc None and 2;
+  trainer and tokenizer built beforehand and untimed, with dataset_num_proc None and 2, in a
+  process of its own (torch is never loaded where ffllm's builds and workers are timed);
 - TRL whole process (once): imports, the tokenizer, a 1-layer GPT-2 and SFTTrainer(...) with
   the rows: what a user of TRL waits for before training starts.
-Each figure is the best of `--runs`, the sides taking turns. Tokens per CPU-second (all cores'
-CPU time) and wall-clock; `ratios` divides ffllm's by TRL's. The box is shared: compare
-ratios from one run, on a quiet machine.
+Each figure is the best of `--runs`. Tokens per CPU-second (all cores' CPU time) and
+wall-clock; `ratios` divides ffllm's by TRL's. Wall-clock ratios mean something only on an
+otherwise idle machine: with the kernel's autogroup scheduling (the shared dev box), a busy box
+gives the bench's session one share of the CPUs however many workers it starts.
+`--no-trl --repeat 4`: ffllm alone on 4 copies of GSM8K train (workers 1 vs 2 at 30K rows).
 
 `--vs-tiktoken`: the earlier measurement instead: sft_shards_v2 (fixtures + GSM8K, no cap)
 against raw tiktoken on the same rendered text, CPU per stage, and the floor (below).
@@ -358,6 +361,20 @@ def _trl_whole_process(pairs_file: Path) -> None:
     print(json.dumps({"rows": len(trainer.train_dataset)}))
 
 
+def _trl_in_process(pairs_file: Path, runs: int) -> None:
+    """TRL's preparation timed in its own process (--trl-runs FILE), so that torch and TRL
+    are never loaded in the process whose ffllm builds are timed (nor in their workers):
+    set-up untimed, then `runs` preparations with dataset_num_proc None and 2, as JSON."""
+    pairs = json.loads(pairs_file.read_text())
+    trainers = {n: _trl_trainer(pairs[:64], n) for n in (None, 2)}
+    times: dict = {n or 1: [] for n in trainers}
+    for _ in range(runs):
+        for n, (trainer, targs) in trainers.items():
+            wall, cpu, (rows, tokens) = _timed(lambda t=trainer, a=targs: _trl_prepare(t, a, pairs))
+            times[n or 1].append((wall, cpu))
+    print(json.dumps({"rows": rows, "tokens": tokens, "times": times}))
+
+
 INDEX_LOAD = """
 import time
 t0 = time.perf_counter()
@@ -394,7 +411,7 @@ def _rate(tokens: int, wall: float, cpu: float) -> dict:
 
 
 def vs_trl(args) -> None:
-    import trl
+    from importlib.metadata import version
 
     from ffdata.decontam import Decontaminator
     from ffdata.evalsets import resolve_source
@@ -408,14 +425,12 @@ def vs_trl(args) -> None:
         pairs_file = tmp / "pairs.json"
         pairs_file.write_text(json.dumps(pairs))
         Decontaminator.load(targets, resolve_source())  # built here if not cached yet
-        # first builds and TRL set-up untimed: imports, index, tokenizer, TRL's trainer
+        # a first build untimed: imports, index, tokenizer
         built, _ = build_set("sft_shards_v2", manifest, root=str(tmp / "warm"), quiet=True)
-        trainers = {} if args.no_trl else {n: _trl_trainer(pairs[:64], n) for n in (None, 2)}
         rec = built.record
         ff_in = {w: [] for w in workers}
         ff_whole = {w: [] for w in workers}
-        trl_in = {n: [] for n in trainers}
-        for run in range(args.runs):  # the sides take turns: the box is shared
+        for run in range(args.runs):
             for w in workers:
                 os.environ["FFDATA_WORKERS"] = str(w)
                 root = str(tmp / f"in{w}-{run}")
@@ -433,12 +448,19 @@ def vs_trl(args) -> None:
                 )
                 ff_whole[w].append((wall, cpu))
             os.environ.pop("FFDATA_WORKERS", None)
-            for n, (trainer, targs) in trainers.items():
-                wall, cpu, (trl_rows, trl_tokens) = _timed(
-                    lambda t=trainer, a=targs: _trl_prepare(t, a, pairs)
-                )
-                trl_in[n].append((wall, cpu))
-        if trainers:
+        if not args.no_trl:
+            cmd = [
+                sys.executable,
+                __file__,
+                "--trl-runs",
+                str(pairs_file),
+                "--runs",
+                str(args.runs),
+            ]
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+            trl_got = json.loads(out.stdout.splitlines()[-1])
+            trl_rows, trl_tokens = trl_got["rows"], trl_got["tokens"]
+            trl_in = {int(n): runs for n, runs in trl_got["times"].items()}
             cmd = [sys.executable, __file__, "--trl-child", str(pairs_file)]
             wall, cpu, out = _timed(lambda: subprocess.run(cmd, check=True, capture_output=True))
             assert json.loads(out.stdout.decode().splitlines()[-1])["rows"] == trl_rows
@@ -472,14 +494,14 @@ def vs_trl(args) -> None:
             }
         },
     }
-    if not trainers:
+    if args.no_trl:
         print(json.dumps(out, indent=2))
         return
     trl_side = {
-        "version": trl.__version__,
+        "version": version("trl"),
         "rows": trl_rows,
         "tokens": trl_tokens,
-        "in_process": {f"num_proc_{n or 1}": _rate(trl_tokens, *best(trl_in[n])) for n in trl_in},
+        "in_process": {f"num_proc_{n}": _rate(trl_tokens, *best(trl_in[n])) for n in trl_in},
         "whole_process": _rate(trl_tokens, *trl_whole),
     }
 
@@ -527,9 +549,12 @@ def main() -> None:
         help="the manifest's token limit (default 1024): raise it with --join above 4",
     )
     ap.add_argument("--trl-child", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--trl-runs", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.trl_child:
         _trl_whole_process(args.trl_child)
+    elif args.trl_runs:
+        _trl_in_process(args.trl_runs, args.runs)
     elif args.vs_tiktoken:
         vs_tiktoken(args)
     else:
