@@ -550,7 +550,13 @@ MMLU_AUX = [
         ["meter", "degree Celsius", "kilogram", "liter"],
         1,
     ),
-    ("Which planet is closest to the Sun?", ["Venus", "Earth", "Mercury", "Mars"], 2),
+    # Was "Which planet is closest to the Sun?": a question of the factual bench
+    # (ffllm/eval/factbench.jsonl), which decontamination rightly drops.
+    (
+        "Which simple machine is a rigid bar that turns about a fixed point?",
+        ["pulley", "wedge", "lever", "screw"],
+        2,
+    ),
     (
         "What is the boiling point of pure water at sea level in degrees Fahrenheit?",
         ["100", "180", "212", "32"],
