@@ -89,6 +89,7 @@ def test_dpo_runs_under_deepspeed_zero2_and_exports_checkpoints(dpo_run, dpo_v2)
     assert record["deepspeed"]["zero_optimization"]["stage"] == 2
     assert record["deepspeed"]["gradient_allreduce_op"] == "mean"  # TRL's loss: a per-rank mean
     assert record["examples"]["train"] == len(dpo_v2.read_table())
+    assert record["steps"]["schedule"] == STEPS and record["params"] > 0
     for step in (EVERY, STEPS):
         # the ZeRO optimizer shard is DeepSpeed's: no DeepSpeed, no such file
         shard = dpo_run / f"checkpoint-{step}" / f"global_step{step}"

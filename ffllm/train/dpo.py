@@ -23,7 +23,7 @@ from transformers import TrainerCallback
 from ffdata.errors import FFDataError
 from ffdata.hashing import canonical_json
 from ffllm.train import checkpoint
-from ffllm.train.config import RunManifest, deepspeed_config, run_to_dict
+from ffllm.train.config import RunManifest, deepspeed_config, run_to_dict, total_steps
 
 PAIR_COLUMNS = ("prompt", "chosen", "rejected")  # the builders' rendered template + answers
 # TRL's log keys renamed to the trainer's metrics names; the others are written as TRL names them.
@@ -162,7 +162,7 @@ def train_dpo(run: RunManifest, sets: dict, run_dir: Path, parts: list[str]) -> 
     from trl import DPOTrainer
 
     from ffdata.tokenizer import hf_tokenizer
-    from ffllm.train.model import build_model
+    from ffllm.train.model import build_model, count_params
     from ffllm.train.trainer import keep_metrics_until
 
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
@@ -184,6 +184,8 @@ def train_dpo(run: RunManifest, sets: dict, run_dir: Path, parts: list[str]) -> 
             f"data.seq_len {run.data.seq_len} > model context {policy.config.n_positions}"
         )
 
+    per_epoch = -(-len(dataset) // run.batch.global_)  # the Trainer's steps, for run.json
+    total = total_steps(run, per_epoch)
     metrics_path = run_dir / "metrics.jsonl"
     if rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -192,6 +194,8 @@ def train_dpo(run: RunManifest, sets: dict, run_dir: Path, parts: list[str]) -> 
             "set_uris": {role: s.uri for role, s in sets.items()},
             "deepspeed": ds_config,
             "examples": {"train": len(dataset), "eval": 0},
+            "steps": {"per_epoch": per_epoch, "schedule": total, "stop": total},
+            "params": count_params(policy),
             "trainer": "trl.DPOTrainer",
         }
         (run_dir / "run.json").write_text(json.dumps(resolved, indent=2, sort_keys=True) + "\n")
