@@ -362,7 +362,8 @@ def merge_plan(stage: MergeStage, chain: Chain):
                                                  "factbench": sweep["factbench"]}}  # fmt: skip
 
     def execute(folder: Path, say) -> dict:
-        out = merge_checkpoints(a["checkpoint"], b, stage.t, folder / "model", force=True)
+        # the folder name is what the card calls the checkpoint
+        out = merge_checkpoints(a["checkpoint"], b, stage.t, folder / stage.name, force=True)
         # Scored as the sweep scored the checkpoints: publish and the card read these results.
         evaluate_mmlu(out, **sweep["mmlu"])
         if sweep["factbench"]:
