@@ -19,6 +19,7 @@ input gives a new key, so that stage and, through the chain, every stage after i
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -420,6 +421,27 @@ def write_marker(folder: Path, stage, key: str, material: dict, output: dict, se
 # --- validate and run --------------------------------------------------------------------------
 
 
+def check_rule(rule, run, chain: Chain, origin: str) -> None:
+    """What the rule needs from the swept run: its baseline checkpoint saved (or a starting
+    model for `init`), its held-out set built by an earlier stage."""
+    where = f"{chain.path}: {origin}: rule {rule.name!r}"
+    if rule.baseline == "init" and run.model.init is None:
+        raise FFDataError(f"{where}: baseline 'init', but run {run.name} starts from a preset")
+    if rule.baseline and (m := re.fullmatch(r"ckpt-(\d+)", rule.baseline)):
+        step, every = int(m[1]), run.checkpoint.every
+        stop = run.schedule.early_stop_step or run.schedule.max_steps  # None: epochs, unknown
+        if (stop is not None and step > stop) or (
+            step != stop and not (every and step % every == 0)
+        ):
+            raise FFDataError(
+                f"{where}: baseline {rule.baseline} is not a checkpoint run {run.name} saves "
+                f"(every {every}, stops at {stop})"
+            )
+    heldout = getattr(rule, "heldout", None)
+    if heldout is not None and heldout.set.split("@")[0] not in chain.sets:
+        raise FFDataError(f"{where}: held-out set {heldout.set!r} is not built by an earlier stage")
+
+
 def check(path: str | Path, root: str | None = None) -> tuple[Pipeline, list[dict]]:
     """Everything short of running: the pipeline and every manifest it names parse, each set a
     train stage reads is built by an earlier stage, every rule loads, each stage has what it
@@ -461,12 +483,13 @@ def check(path: str | Path, root: str | None = None) -> tuple[Pipeline, list[dic
                         f"({rp.plan.needed_gib(rp.checkpointing):.1f} GiB): needs {needs}"
                     )
                 row["plan"] = f"{rp.plan.needed_gib(rp.checkpointing):.1f} GiB/GPU"
-            chain.train = {"key": stage.name, "init": placeholder, "run_dir": None}
+            chain.train = {"key": stage.name, "init": run.model.init, "run": run}
             chain.model = {"key": stage.name}
         elif stage.kind == "sweep":
             if chain.train is None:
                 raise FFDataError(f"{path}: {origin} needs an earlier train stage")
             rule = sweep_rule(stage, chain)
+            check_rule(rule, chain.train["run"], chain, origin)
             chain.sweep = {"base": chain.train["init"]}
             chain.model = {"key": stage.name}
             row["what"] = f"rule {rule.name} on the checkpoints of {chain.train['key']!r}"

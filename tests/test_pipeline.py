@@ -8,6 +8,8 @@ subprocess. The whole tiny chain (sweep, SLERP, publish) is `just pipeline tiny`
 """
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -47,6 +49,9 @@ def project(tmp_path):
     (tmp_path / "manifests" / "train").mkdir()
     for name in ("a", "b"):
         (tmp_path / "manifests" / "train" / f"{name}.yaml").write_text(RUN.format(name=name))
+    (tmp_path / "manifests" / "selection").mkdir()
+    rule = "name: r\nbaseline: ckpt-3\nweak_domains: [stem]\nmmlu: {shots: 0, quick: true}\n"
+    (tmp_path / "manifests" / "selection" / "r.yaml").write_text(rule)
     (tmp_path / "manifests" / "pipelines").mkdir()
     path = tmp_path / "manifests" / "pipelines" / "t.yaml"
     path.write_text(PIPELINE)
@@ -140,6 +145,10 @@ BROKEN = [
         "stage 'w' \\(sweep\\) needs an earlier train stage",
     ),
     (
+        PIPELINE + "  - {kind: sweep, name: w, rule: manifests/selection/r.yaml}",
+        "baseline ckpt-3 is not a checkpoint run b saves \\(every 1, stops at 2\\)",
+    ),
+    (
         "name: t\nstages:\n  - {kind: build, name: s, set: gsm8k_sft}\n"
         "  - {kind: train, name: a, run: manifests/train/missing.yaml}",
         "stage 'a' \\(train\\): manifests/train/missing.yaml not found",
@@ -159,3 +168,17 @@ def test_broken_pipeline_is_one_clear_error(project, tmp_path, text, message):
         run_pipeline(project, str(tmp_path / "root"), say=lambda *a: None)
     assert "\n" not in str(info.value) and ".yaml" in str(info.value)  # one line, the file
     assert not (tmp_path / "root").exists()  # nothing ran
+
+
+def test_cli_validate_prints_one_error_line(project):
+    project.write_text(
+        "name: t\nstages:\n  - {kind: train, name: a, run: manifests/train/a.yaml}\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "ffllm", "pipeline", str(project), "--validate"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, proc.stderr
+    assert "stage 'a' (train): data.set 'gsm8k_sft' is not built" in proc.stderr
