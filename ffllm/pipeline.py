@@ -139,8 +139,8 @@ class Chain:
         self.path = path  # the pipeline manifest
         self.base_dir = project_dir(path)  # relative paths in it are relative to this
         self.root = root
-        self.sets: dict[str, dict] = {}  # set name -> {"fingerprint", "key"}
-        self.model: dict | None = None  # {"checkpoint", "weights_sha256", "key", "preset"}
+        self.sets: dict[str, dict] = {}  # set name -> {"fingerprint"}
+        self.model: dict | None = None  # {"checkpoint", "weights_sha256", "key"}
         self.train: dict | None = None  # the last train stage's output and key
         self.sweep: dict | None = None  # the last sweep stage's output and key
         self.preset: str | None = None  # the first train stage's size, kept by later stages
@@ -213,7 +213,9 @@ def read_marker(folder: Path, key: str) -> dict | None:
 
 
 # --- the stages ------------------------------------------------------------------------------
-# Each returns (key material, run-it function); the function returns the stage's output.
+# A build stage runs at once (ffdata keys and skips it). The others' planners return
+# (key material, execute(folder, say) -> output, advance(key, output): update the chain,
+#  present(output) -> whether a marker's output is still there).
 
 
 def set_manifest(stage: BuildStage) -> str:
@@ -221,7 +223,7 @@ def set_manifest(stage: BuildStage) -> str:
     return stage.manifest or f"manifests/{stage.set}.yaml"
 
 
-def build_stage(stage: BuildStage, chain: Chain, folder_of, say):
+def build_stage(stage: BuildStage, chain: Chain, folder_of):
     from ffdata.build import build_set
 
     manifest = chain.file(set_manifest(stage), stage_origin(stage))
@@ -234,7 +236,7 @@ def build_stage(stage: BuildStage, chain: Chain, folder_of, say):
     folder = folder_of(key)
     if fresh or read_marker(folder, key) is None:
         write_marker(folder, stage, key, material, output, time.perf_counter() - t0)
-    chain.sets[stage.set] = {"fingerprint": built.fingerprint, "key": key}
+    chain.sets[stage.set] = {"fingerprint": built.fingerprint}
     return key, output, not fresh
 
 
@@ -465,7 +467,7 @@ def check(path: str | Path, root: str | None = None) -> tuple[Pipeline, list[dic
                     f"{mpath}: manifest is for set {manifest.name!r}, not {stage.set!r}"
                 )
             load_builder(manifest.builder or manifest.name)
-            chain.sets[stage.set] = {"fingerprint": "(built by this stage)", "key": stage.name}
+            chain.sets[stage.set] = {"fingerprint": "(built by this stage)"}
             row["what"] = f"set {stage.set} from {mpath.relative_to(chain.base_dir)}"
         elif stage.kind == "train":
             placeholder = f"(the model of stage {chain.model['key']!r})" if chain.model else None
@@ -545,7 +547,7 @@ def run_pipeline(path: str | Path, root: str | None = None, say=print) -> dict:
             return base / stage.name / key[:16]
 
         if stage.kind == "build":
-            key, output, skipped = build_stage(stage, chain, folder_of, say)
+            key, output, skipped = build_stage(stage, chain, folder_of)
         else:
             material, execute, advance, present = PLANNERS[stage.kind](stage, chain)
             key = stage_key(material)
