@@ -188,19 +188,22 @@ def test_build_cli_prints_path_and_fingerprint_then_is_a_noop(tmp_path):
 # below instead of pinned. Re-pinned 2026-12-04: decontamination v2, errata, the teacher's
 # identity, shortcut gates and new repair/surgical recipes changed every recipe once.
 PINNED_RECIPES = {
-    "manifests/distill_v3.yaml": "f54b646025d4d1110971e3da276e9c2b760ccbc86c82b842e697290a32c3791b",
-    "manifests/dpo_v1.yaml": "a34a54f2eb148708da3d16e880214a653c10d1360855ff947c1ec5d0ea929fef",
-    "manifests/dpo_v2.yaml": "2882891e6d26a71ebb6e3410b8385f4eca7f0689de80ce76ccc346d96540687a",
-    "manifests/gsm8k_sft.yaml": "0c2cd37f1499fb6a0d90f82d5e7bffffa487b19dd29016d189516f5d05d440b8",
+    "manifests/distill_v3.yaml": "6d4af4de34ee889e1e5229a6b740f5aeaa2b25f8416f9ffe3cb2b2abe09ea73d",
+    "manifests/dpo_v1.yaml": "3196fb3df6cbdf25d33dfdb9f8dc76944deb3edb94a038d048d875c32ab0227f",
+    "manifests/dpo_v2.yaml": "612aa88fec858dfd94a74e509dd6520dc462e256d1569651a77bc7ffdde2a6e0",
+    "manifests/format_only_v1.yaml": "3fe6be671291eb51368f3230d8396291507b115fe1c9cb4de006bd25fb960902",
+    "manifests/format_only_v3.yaml": "3de5146ff0edf3aa617c5a4a911fa0d65126c9a395e2ca7ddcfc8718e3240c48",
+    "manifests/gsm8k_sft.yaml": "3942f8922378a92e639cd48baf3109c6154a1a7c444ffc06f2ed88bb04dce355",
+    "manifests/lora_v4b.yaml": "5a623321a5082adeec28d4ff9aba3795f5d10b5e135f424778111c1d9d16945a",
     "manifests/pretrain_mix.yaml": "b50292bdea195d73f70bd2b421ddb5c26b367bed30805e327bdacbb5ea5c7b81",
     "manifests/pretrain_mix_full.yaml": "67f11b971c795f3d3037e51154de239e89d71af19490018a0e05ebed742edc49",
-    "manifests/repair_blocks.yaml": "6e9e899df25584370cefaf504be6a55203f4fc3843a30bda3bd8b9c1ed02f074",
-    "manifests/sft_shards_v2.yaml": "d5f803dff1efc3dbc588bd4f903962b18b05655a596a6223a9069871ebf5ef1e",
-    "manifests/surgical.yaml": "3070070de57973ab54f8592ca569a57b8cf4fcef9be917e7fc5949d80ee21c29",
-    "manifests/full/distill_v3.yaml": "557f62dbd275eec78de4d89cf958591788cddc01c1bd2556f91d9a8c1b674d2d",
-    "manifests/full/dpo_v1.yaml": "656cf83f8970750ca3bd099fe61c4a4aa40a2b4e44fb640c89bf4cd9ffd46a70",
-    "manifests/full/dpo_v2.yaml": "361d4d5f2ad77a125c5242ef50110f93fa865df991be24f88878cebd5fb4df8f",
-    "manifests/full/sft_shards_v2.yaml": "25f7cba5498afe357fb81127d54f932e54f217ea3c09b34597f15862335f1203",
+    "manifests/repair_blocks.yaml": "88832a816b5511e77545d956b12a2a96125864d53b86e2ef22beff787823b44c",
+    "manifests/sft_shards_v2.yaml": "d41115f6438cace5a704db92191d98053b47737898c7179cbbce613e24a7fc70",
+    "manifests/surgical.yaml": "fa27aef3e1b3ec8f18946a554459d70f6cbb4ac4e696b11dcf1cc9ccf63232c5",
+    "manifests/full/distill_v3.yaml": "9c6f461402921fa144f46bc9f4e1abab296708ab34cf2380f516ebe4e21e1b0e",
+    "manifests/full/dpo_v1.yaml": "cd24ea7856289e0f6108c05f620a453a60f29d7b8e05d0f8104cf9747cbda509",
+    "manifests/full/dpo_v2.yaml": "48eb47bc57270e91fe5737d77186f14a77f3d01990e5ea9fa46ca1ea95ea6681",
+    "manifests/full/sft_shards_v2.yaml": "333fbb50ebc14ac47e7efc7c46d6a8eb4342c028e119bf30ae67a259f03eb87a",
 }
 
 
