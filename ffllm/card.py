@@ -368,6 +368,38 @@ TEMPLATE = (
 )
 
 
+def _merge_lines(ckpt: Path, evals: dict) -> list[str]:
+    """A merged model's scores next to those of its A side (the champion it was merged from),
+    computed from both saved results: the card states the difference, never types it."""
+    merge = ckpt / MERGE_RECORD
+    if not merge.exists():
+        return []
+    rec = json.loads(merge.read_text())
+    a = Path(rec["a"]["path"])
+    base = saved_evals(a) if (a / "config.json").exists() else {"mmlu": None, "factbench": None}
+    lines = ["", "## SLERP merge", "", f"SLERP t={rec['t']} from A `{a.name}` towards B "
+             f"`{Path(rec['b']['path']).name}` (`{MERGE_RECORD}` holds both paths and digests)."]  # fmt: skip
+    m, mb = evals["mmlu"], base["mmlu"]
+    same = mb is not None and (mb["split"], mb["items"], mb["shots"]) == (
+        m["split"],
+        m["items"],
+        m["shots"],
+    )
+    if same:
+        diff = 100 * (m["acc"] - mb["acc"])
+        lines.append(
+            f"- MMLU ({m['label']}): merged {pct(m['acc'])}, A {pct(mb['acc'])}: {diff:+.2f}pp"
+        )
+    else:
+        lines.append("- MMLU: A has no saved result on the same items, so no difference is stated")
+    f, fb = evals["factbench"], base["factbench"]
+    if f and fb:
+        lines.append(
+            f"- Factual bench: merged {f['correct']}/{f['prompts']}, A {fb['correct']}/{fb['prompts']}"
+        )
+    return lines
+
+
 def build_card(
     ckpt: str | Path, root=None, sweep: dict | None = None, name: str | None = None
 ) -> str:
@@ -418,6 +450,7 @@ def build_card(
         from ffllm.sweep import format_sweep
 
         lines += ["", format_sweep(sweep).rstrip().replace("### Checkpoint", "## Checkpoint", 1)]
+    lines += _merge_lines(ckpt, evals)
     lines += [
         "",
         *_stages_table(stages),

@@ -15,6 +15,7 @@ from transformers import AutoModelForCausalLM
 from ffdata.errors import FFDataError
 from ffdata.hashing import sha256_file
 from ffllm.card import build_card, count_params, training_stages
+from ffllm.eval.common import pct
 from ffllm.eval.factbench import evaluate_factbench
 from ffllm.eval.mmlu import evaluate_mmlu
 from ffllm.merge import merge_checkpoints
@@ -116,6 +117,15 @@ def test_publish_local_then_merge(trained):
     assert "| 1 | repair | pub_tiny | ckpt-2 |" in res["card"]
     assert not (out / "eval" / "factbench.json").exists()  # the old champion's files are gone
     assert json.loads((out / "merge.json").read_text())["t"] == 0.1
+    # the merged model's MMLU beside its A side's, on the same items, the difference computed
+    [m] = [json.loads(p.read_text()) for p in (merged / "eval").glob("mmlu-*.json")]
+    [a] = [
+        r
+        for r in map(json.loads, (p.read_text() for p in (ckpt / "eval").glob("mmlu-*.json")))
+        if (r["split"], r["items"], r["shots"]) == (m["split"], m["items"], m["shots"])
+    ]
+    diff = 100 * (m["acc"] - a["acc"])
+    assert f"merged {pct(m['acc'])}, A {pct(a['acc'])}: {diff:+.2f}pp" in res["card"]
 
 
 def _whole(folder) -> dict:
