@@ -10,21 +10,16 @@ dropped as `unused`. Each draft is an input of its task's generator source `gen:
 duplicate_prompt, contaminated:<set>).
 """
 
-import hashlib
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ffdata.errors import FFDataError
+from ffdata.hashing import stable_hash as h
 from ffdata.records import make_record
 from ffdata.tables import Table, cross_check, validate_rows
 
 BATCH = 512  # drafts decontaminated per vectorized scan
-
-
-def h(*parts) -> int:
-    """A stable 64-bit hash of the parts (seeded orders and choices, identical on every run)."""
-    return int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:8], "big")
 
 
 def seeded(items: list, *key) -> list:
@@ -116,7 +111,7 @@ def take(
     for i, d in enumerate(drafts):  # drafts are made lazily: none past the filled quota
         ctx.generated(source, pool=task)
         for table, row in d.rows:
-            ctx.expanded_rows.setdefault(table, set()).add(int(row))
+            ctx.expand(table, row)
         one_by_one = d.settle is not None
         if one_by_one:
             d = d.settle(kept)  # pending is empty here: kept is this draft's place if kept

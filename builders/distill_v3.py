@@ -18,7 +18,6 @@ chosen questions (ffdata.teacher: cached, resumable); an empty answer drops the 
 last.
 """
 
-import hashlib
 import json
 from typing import Annotated, Any
 
@@ -27,6 +26,7 @@ from pydantic import Field
 from ffdata.adapters import question_adapter, require_pinned
 from ffdata.cleaning import ExactDedup, dedup_key
 from ffdata.errors import FFDataError
+from ffdata.hashing import stable_hash as _h
 from ffdata.manifest import PositiveCount, SourceOptions, Strict
 from ffdata.records import make_record
 from ffdata.teacher import answer_all, make_teacher
@@ -57,10 +57,6 @@ class SourceOpts(SourceOptions):
 
 
 TARGETS, OPTIONS, SOURCE_OPTIONS = Targets, Options, SourceOpts
-
-
-def _h(*parts) -> int:
-    return int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:8], "big")
 
 
 def largest_remainder(total: int, weights: dict[str, float]) -> dict[str, int]:

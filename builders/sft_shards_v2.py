@@ -22,7 +22,6 @@ Augmentation (part `aug`, block `augmentation`, source `augmentation`): a seeded
 Each variant row names its parent (`meta.parent_id`, `meta.parent_source`).
 """
 
-import hashlib
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -49,6 +48,7 @@ from ffdata.cleaning import (
 )
 from ffdata.errors import FFDataError
 from ffdata.formats import final_number, is_numeric
+from ffdata.hashing import stable_hash
 from ffdata.manifest import SourceOptions, Strict
 from ffdata.records import SYSTEM_PROMPT, make_record, render_alpaca
 from ffdata.sft_tokenize import (
@@ -112,8 +112,7 @@ SYSTEM_VARIANTS = (
 
 def _unit(*parts) -> float:
     """A deterministic number in [0, 1) from its parts: seeded choices without an RNG."""
-    digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
+    return stable_hash(*parts) / 2**64
 
 
 def _source_flags(conv: Conversation, english_only: bool) -> str | None:

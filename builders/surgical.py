@@ -15,7 +15,6 @@ material for generated items (sources `gen:yes_no`, `gen:list_n`), not one row p
 are read with their sha256 check but not counted as input rows.
 """
 
-import hashlib
 import json
 from collections import Counter
 from typing import Literal
@@ -25,6 +24,7 @@ from ffdata.adapters import gsm8k_solution
 from ffdata.errors import FFDataError
 from ffdata.formats import is_list_n, is_mcq_letter, is_numeric, is_yes_no, render_mcq, verify
 from ffdata.generators import names
+from ffdata.hashing import stable_hash as _h
 from ffdata.manifest import PositiveCount, SourceOptions, Strict
 from ffdata.records import make_record
 from ffdata.sources import open_source
@@ -56,10 +56,6 @@ ASK = {
         "Give only the numeric answer.",
     ),
 }
-
-
-def _h(*parts) -> int:
-    return int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:8], "big")
 
 
 def _table(ctx, name: str) -> list[dict]:

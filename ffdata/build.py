@@ -184,7 +184,12 @@ class BuildContext:
         if pool is not None:
             self.generated_by_pool[pool] += n
         if from_row is not None:
-            self.expanded_rows.setdefault(source, set()).add(int(from_row))
+            self.expand(source, from_row)
+
+    def expand(self, source: str, row: int) -> None:
+        """Mark `source` row `row` as spent into generated items (it is then neither kept nor
+        dropped itself); also for items counted under another source (a generator's)."""
+        self.expanded_rows.setdefault(source, set()).add(int(row))
 
     def progress(self, items: Iterable, desc: str, total: int | None = None):
         return tqdm(items, desc=desc, total=total, disable=self.quiet, file=sys.stderr, leave=False)

@@ -26,3 +26,9 @@ def canonical_json(obj) -> str:
 
 def sha256_json(obj) -> str:
     return sha256_bytes(canonical_json(obj).encode("utf-8"))
+
+
+def stable_hash(*parts) -> int:
+    """A 64-bit number from its parts, the same on every run and machine (Python's hash() is
+    salted per process): seeded orders and choices without an RNG."""
+    return int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:8], "big")

@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ffdata.errors import FFDataError
 from ffdata.hashing import sha256_bytes, sha256_file, sha256_json
 from ffdata.manifest import project_dir, read_yaml, validate
+from ffllm.eval.common import write_json_atomic
 
 DONE = "_done.json"
 RECORD = "pipeline.json"
@@ -194,14 +195,6 @@ def resolve_run(stage: TrainStage, chain: Chain, init: str | None):
 
 def stage_key(material: dict) -> str:
     return sha256_json(material)
-
-
-def write_json_atomic(path: Path, obj: dict) -> None:
-    """Write, then rename: a reader (or a rerun after a kill) sees the old file or the new."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)
 
 
 def read_marker(folder: Path, key: str) -> dict | None:

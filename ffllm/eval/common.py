@@ -79,12 +79,17 @@ def load_result(ckpt: str | Path, name: str, expect: dict) -> dict | None:
     return res
 
 
+def write_json_atomic(path: Path, obj: dict) -> None:
+    """Write, then rename: a reader (or a rerun after a kill) sees the old file or the new."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def save_result(ckpt: str | Path, name: str, result: dict) -> Path:
     path = result_path(ckpt, name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_json_atomic(path, result)
     return path
 
 

@@ -26,7 +26,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from ffdata import formats
+from ffdata import formats, strict_formats
 from ffdata.errors import FFDataError
 from ffdata.hashing import sha256_file
 from ffdata.records import render_prompt
@@ -118,17 +118,16 @@ def contains_phrase(answer: str, phrase: str) -> bool:
 # ---------------------------------------------------------------- format checkers
 
 
+# A model's answer may close with a full stop; otherwise these are the strict checkers the
+# format-only sets are verified with.
 def is_yes_no_only(text: str) -> bool:
     """ "Yes" or "No", a full stop at most: the prompt asks for nothing else."""
-    return text in ("Yes", "No", "Yes.", "No.")
-
-
-_ONE_WORD = re.compile(r"[^\W\d_]+(?:[-'][^\W\d_]+)*\.?")
+    return strict_formats.is_yes_no_strict(text.removesuffix("."))
 
 
 def is_one_word(text: str) -> bool:
     """One word of letters (hyphenated or with an apostrophe), a full stop at most."""
-    return bool(_ONE_WORD.fullmatch(text))
+    return strict_formats.is_one_word(text.removesuffix("."))
 
 
 # Every checker accepts exactly its format (tests/test_eval_factbench.py tries near misses).
