@@ -277,6 +277,34 @@ def test_the_code_closure_follows_lazy_and_relative_imports(tmp_path):
     }  # fmt: skip
 
 
+def test_the_cached_import_lists_follow_every_edit(tmp_path, monkeypatch):
+    """Import lists are cached by file content (a build spent ~0.1 s parsing them): an edit
+    that adds an import must reach the closure, and a damaged cache entry is scanned again."""
+    from ffdata.codehash import module_closure
+
+    monkeypatch.setenv("FFDATA_CACHE", str(tmp_path / "cache"))
+    project = tmp_path / "p"
+    for pkg in ("builders", "ffdata"):
+        (project / pkg).mkdir(parents=True)
+        (project / pkg / "__init__.py").write_text("")
+    (project / "ffdata" / "a.py").write_text("X = 1\n")
+    (project / "ffdata" / "b.py").write_text("Y = 2\n")
+    (project / "builders" / "x.py").write_text("from ffdata import a\n")
+
+    def closure():
+        paths = module_closure(["builders.x"], project)
+        return {p.relative_to(project).as_posix() for p in paths}
+
+    assert "ffdata/b.py" not in closure()
+    entries = list((tmp_path / "cache" / "codehash").glob("*.json"))
+    assert len(entries) == 4  # two inits, x.py, a.py
+    (project / "ffdata" / "a.py").write_text("from ffdata import b\nX = 1\n")
+    assert "ffdata/b.py" in closure()  # new bytes, new key: scanned, not served stale
+    for entry in (tmp_path / "cache" / "codehash").glob("*.json"):
+        entry.write_text("{damaged")
+    assert "ffdata/b.py" in closure()
+
+
 def test_a_second_build_of_the_same_recipe_waits_and_finds_the_first(tmp_path):
     """Two builds of one recipe shared one staging folder: the second deleted the first's
     shards mid-build and it crashed. Now the second waits on the recipe's lock, then finds
