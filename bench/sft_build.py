@@ -10,7 +10,12 @@ EOS, tokenizes prompt and prompt + completion, builds completion_mask and labels
 - ffllm in process: `build_set` after a first untimed build (imports, index, tokenizer), with
   FFDATA_WORKERS 1 and 2; CPU is this process plus its finished children (the workers);
 - ffllm whole process: `ffdata build ... --workers N` as a subprocess (imports, fingerprint,
-  decontamination index load, build, write: what a user waits for);
+  decontamination index load, build, write: what a user waits for); `build_s` is the part of
+  it that `--workers` splits, from that process's own record (`timings_s.build_and_write`:
+  the first row read to the last shard written, the index mapped and the tokenizer loaded
+  included), and `whole_process_build` its 1-vs-2-worker ratio. In process the heap left by
+  the earlier builds makes every page the parent writes after the fork a copy (~15-20K
+  faults a build instead of ~4K), which a fresh `ffdata build` does not pay;
 - the decontamination index load alone in a fresh process (the cache warm: built once per
   eval-set digest, then memory-mapped);
 - TRL in process: `SFTTrainer._prepare_dataset` (the preparation SFTTrainer.__init__ runs),
@@ -284,11 +289,18 @@ def _children_cpu() -> float:
 
 
 def _timed(fn) -> tuple[float, float, object]:
-    """(wall s, CPU s of this process and of the children that ended meanwhile, fn())."""
+    """(wall s, CPU s of this process and of its children, fn()). A build worker may still
+    finish a chunk its parent also did (not awaited): it is reaped after the wall-clock stops
+    and before its CPU is read."""
+    import multiprocessing
+
     wall, cpu, kids = time.perf_counter(), time.process_time(), _children_cpu()
     out = fn()
+    wall = time.perf_counter() - wall
+    while multiprocessing.active_children():
+        time.sleep(0.005)
     cpu = time.process_time() - cpu + _children_cpu() - kids
-    return time.perf_counter() - wall, cpu, out
+    return wall, cpu, out
 
 
 def _env(workers: int) -> dict:
@@ -430,6 +442,7 @@ def vs_trl(args) -> None:
         rec = built.record
         ff_in = {w: [] for w in workers}
         ff_whole = {w: [] for w in workers}
+        ff_build = {w: [] for w in workers}  # the record's build_and_write: rows in, shards out
         for run in range(args.runs):
             for w in workers:
                 os.environ["FFDATA_WORKERS"] = str(w)
@@ -446,7 +459,10 @@ def vs_trl(args) -> None:
                         cmd, env=_env(w), check=True, capture_output=True
                     )
                 )
+                (record,) = (tmp / f"whole{w}-{run}").rglob("_build.json")
+                build_s = json.loads(record.read_text())["timings_s"]["build_and_write"]
                 ff_whole[w].append((wall, cpu))
+                ff_build[w].append(build_s)
             os.environ.pop("FFDATA_WORKERS", None)
         if not args.no_trl:
             cmd = [
@@ -477,6 +493,7 @@ def vs_trl(args) -> None:
         "tokens": tokens,
         "in_process": {f"workers_{w}": _rate(tokens, *best(ff_in[w])) for w in workers},
         "whole_process": {f"workers_{w}": _rate(tokens, *best(ff_whole[w])) for w in workers},
+        "build_s": {f"workers_{w}": min(ff_build[w]) for w in workers},
     }
     ff_in1, ff_in2 = ff["in_process"]["workers_1"], ff["in_process"]["workers_2"]
     ff_wh1, ff_wh2 = ff["whole_process"]["workers_1"], ff["whole_process"]["workers_2"]
@@ -491,6 +508,7 @@ def vs_trl(args) -> None:
             "ffllm_2_workers_vs_1_wall": {
                 "in_process": round(ff_in1["wall_s"] / ff_in2["wall_s"], 2),
                 "whole_process": round(ff_wh1["wall_s"] / ff_wh2["wall_s"], 2),
+                "whole_process_build": round(min(ff_build[1]) / min(ff_build[2]), 2),
             }
         },
     }

@@ -100,7 +100,7 @@ class SourceOpts(SourceOptions):
 
 TARGETS, OPTIONS, SOURCE_OPTIONS = Targets, Options, SourceOpts
 BATCH = 2048  # kept-so-far rows decided together (dedup, decontamination, caps)
-CHUNK = 512  # rows per piece of work handed to a worker (any size gives the same set)
+CHUNK = 256  # rows per piece of work handed to a worker (any size gives the same set)
 FINAL_ONLY_SUFFIX = "Give only the final answer, as a number."
 FINAL_ONLY_JOIN = f"\n\n{FINAL_ONLY_SUFFIX}"  # appended to the parent's instruction
 SYSTEM_VARIANTS = (

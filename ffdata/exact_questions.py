@@ -54,14 +54,16 @@ class ExactQuestions:
         self._refs: list[tuple[str, str]] = []
         self._words: list[list[str]] = []  # each indexed form, its words
         seg_counts = set()
-        for item in items:
-            segs = segments(item.question)
-            tight = segments(_TIGHT.sub(r"\1", item.question))  # "38 + 47" as "38+47" is written
-            forms = {tuple(_join(segs, True)), tuple(_join(segs, False)), tuple(_join(tight, True))}
+        segs = [segments(item.question) for item in items]
+        # "38 + 47" as "38+47" is written
+        tight = [segments(_TIGHT.sub(r"\1", item.question)) for item in items]
+        joined, spaced, tight_joined = _join(segs, True), _join(segs, False), _join(tight, True)
+        for k, item in enumerate(items):
+            forms = {tuple(joined[k]), tuple(spaced[k]), tuple(tight_joined[k])}
             for form in sorted(f for f in forms if f):
                 self._refs.append((item.evalset, item.item_id))
                 self._words.append(list(form))
-                seg_counts.add(len(segs))
+                seg_counts.add(len(segs[k]))
         self.seg_counts = sorted(seg_counts)  # segments per indexed question
         self.word_counts = sorted({len(w) for w in self._words})
         words = _Words.of(*_fold_batch([" ".join(w) for w in self._words]))
@@ -112,5 +114,13 @@ class ExactQuestions:
                         results[t] = Match(evalset, item_id, " ".join(got), "exact")
 
 
-def _join(segs: list[str], join: bool) -> list[str]:
-    return [w for ws in _word_lists(segs, join) for w in ws] if segs else []
+def _join(questions: list[list[str]], join: bool) -> list[list[str]]:
+    """Each question's words, its segments in turn, all folded in one batch (a batch folds
+    each text apart: the same words as one call per question, ~10x faster)."""
+    flat = [seg for segs in questions for seg in segs]
+    words = _word_lists(flat, join) if flat else []
+    out, at = [], 0
+    for segs in questions:
+        out.append([w for ws in words[at : at + len(segs)] for w in ws])
+        at += len(segs)
+    return out

@@ -32,17 +32,36 @@ LATEST = "latest"
 GENERATION = re.compile(r"g-[0-9]+")
 
 
+# Fixed writer options so the same rows always give the same bytes.
+PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 3, "write_statistics": True}
+# Rows per Parquet row group of a shard. DuckDB reads a file's row groups on several threads
+# (one group per shard was one thread per shard), and SetWriter writes each group as soon as
+# its rows are in, during the build, rather than every shard at the end.
+ROW_GROUP = 2048
+
+
 def write_parquet(rows: list[dict], schema: pa.Schema, path: Path) -> None:
     write_table(pa.Table.from_pylist(rows, schema=schema), path)
 
 
 def write_table(table: pa.Table, path: Path) -> None:
-    # Fixed writer options so the same rows always give the same bytes.
-    pq.write_table(table, path, compression="zstd", compression_level=3, write_statistics=True)
+    pq.write_table(table, path, row_group_size=ROW_GROUP, **PARQUET_OPTIONS)
+
+
+class _OpenShard:
+    """A shard being written, one row group at a time."""
+
+    def __init__(self, path: Path, schema: pa.Schema):
+        self.path = path
+        self.writer = pq.ParquetWriter(path, schema, **PARQUET_OPTIONS)
+        self.rows = 0
+        self.tokens = 0
 
 
 class SetWriter:
-    """Buffers records per part and writes `part-<part>-<n>.parquet` shards into a staging dir."""
+    """Writes each part's rows into `part-<part>-<n>.parquet` shards of `rows_per_shard` rows in
+    a staging dir, in row groups of ROW_GROUP rows. A shard's bytes depend on its rows alone,
+    not on how the builder handed them over (one by one, or in tables of any size)."""
 
     def __init__(self, staging: Path, rows_per_shard: int, schema: pa.Schema = RECORD_SCHEMA):
         self.staging = staging
@@ -50,19 +69,21 @@ class SetWriter:
         self.schema = schema
         self.buffers: dict[str, list[dict]] = {}
         self.tables: dict[str, list[pa.Table]] = {}  # parts fed whole tables (add_table)
+        self.open: dict[str, _OpenShard] = {}
         self.shard_counts: dict[str, int] = {}
         self.shards: list[dict] = []
         staging.mkdir(parents=True, exist_ok=True)
 
     def add(self, part: str, record: dict) -> None:
-        if part in self.tables:  # _flush writes a part's tables only: these rows would be lost
+        if part in self.tables:  # a part is fed one way: its rows stay in order
             raise FFDataError(
                 f"builder error: part {part!r}: rows added both as tables and one by one"
             )
         buf = self.buffers.setdefault(part, [])
         buf.append(record)
-        if len(buf) >= self.rows_per_shard:
-            self._flush(part)
+        if len(buf) >= self._group_rows(part):
+            self._write_group(part, pa.Table.from_pylist(buf, schema=self.schema))
+            buf.clear()
 
     def add_table(self, part: str, table: pa.Table) -> None:
         """Add many rows whose columns are already built (no per-row conversion): the same
@@ -73,40 +94,47 @@ class SetWriter:
             )
         tables = self.tables.setdefault(part, [])
         tables.append(table.cast(self.schema))
-        while sum(t.num_rows for t in tables) >= self.rows_per_shard:
+        while sum(t.num_rows for t in tables) >= (n := self._group_rows(part)):
             whole = pa.concat_tables(tables)
-            self._write_shard(part, whole.slice(0, self.rows_per_shard).combine_chunks())
-            tables[:] = [whole.slice(self.rows_per_shard)]
+            self._write_group(part, whole.slice(0, n))
+            tables[:] = [whole.slice(n)]
 
-    def _flush(self, part: str) -> None:
-        if self.tables.get(part):
-            table = pa.concat_tables(self.tables.pop(part)).combine_chunks()
-        elif self.buffers.get(part):
-            table = pa.Table.from_pylist(self.buffers[part], schema=self.schema)
-        else:
-            return
-        if table.num_rows:
-            self._write_shard(part, table)
-        self.buffers[part] = []
+    def _group_rows(self, part: str) -> int:
+        """Rows of the part's next row group: ROW_GROUP, or what its shard has room for."""
+        shard = self.open.get(part)
+        return min(ROW_GROUP, self.rows_per_shard - (shard.rows if shard else 0))
 
-    def _write_shard(self, part: str, table: pa.Table) -> None:
-        n = self.shard_counts.get(part, 0)
-        name = f"part-{part}-{n:05d}.parquet"
-        path = self.staging / name
-        write_table(table, path)
-        shard = {
-            "path": name,
-            "part": part,
-            "rows": table.num_rows,
-            "bytes": path.stat().st_size,
-            "sha256": sha256_file(path),  # hashed from the written file, not the buffer
-        }
+    def _write_group(self, part: str, table: pa.Table) -> None:
+        # one contiguous chunk per group: the pages (so the bytes) would follow the chunking
+        table = table.combine_chunks()
+        shard = self.open.get(part)
+        if shard is None:
+            n = self.shard_counts.get(part, 0)
+            shard = _OpenShard(self.staging / f"part-{part}-{n:05d}.parquet", self.schema)
+            self.open[part] = shard
+        shard.writer.write_table(table, row_group_size=ROW_GROUP)
+        shard.rows += table.num_rows
         if "n_tokens" in self.schema.names:  # tokenized at build time: no second encode
-            shard["tokens"] = pc.sum(table.column("n_tokens")).as_py() or 0
+            shard.tokens += pc.sum(table.column("n_tokens")).as_py() or 0
         elif "text" in self.schema.names:
-            shard["tokens"] = sum(map(len, encode_batch(table.column("text").to_pylist())))
-        self.shards.append(shard)
-        self.shard_counts[part] = n + 1
+            shard.tokens += sum(map(len, encode_batch(table.column("text").to_pylist())))
+        if shard.rows >= self.rows_per_shard:
+            self._close_shard(part)
+
+    def _close_shard(self, part: str) -> None:
+        shard = self.open.pop(part)
+        shard.writer.close()
+        entry = {
+            "path": shard.path.name,
+            "part": part,
+            "rows": shard.rows,
+            "bytes": shard.path.stat().st_size,
+            "sha256": sha256_file(shard.path),  # hashed from the written file, not the buffer
+        }
+        if "n_tokens" in self.schema.names or "text" in self.schema.names:
+            entry["tokens"] = shard.tokens
+        self.shards.append(entry)
+        self.shard_counts[part] = self.shard_counts.get(part, 0) + 1
 
     def add_file(
         self, name: str, part: str, rows: int, payload: str | None = None, **extra
@@ -125,9 +153,17 @@ class SetWriter:
         return shard
 
     def close(self, dropped: list[dict] | None) -> list[dict]:
-        """Flush every part; write the dropped rows (None: the builder wrote that file itself)."""
-        for part in dict.fromkeys([*self.buffers, *self.tables]):  # first-added order
-            self._flush(part)
+        """Write every part's last rows; write the dropped rows (None: the builder wrote that
+        file itself)."""
+        for part in dict.fromkeys([*self.buffers, *self.tables, *self.open]):  # first-added
+            rows = self.buffers.pop(part, None)
+            tables = [t for t in self.tables.pop(part, []) if t.num_rows]
+            if rows:
+                self._write_group(part, pa.Table.from_pylist(rows, schema=self.schema))
+            elif tables:
+                self._write_group(part, pa.concat_tables(tables))
+            if part in self.open:
+                self._close_shard(part)
         if dropped is not None:
             write_parquet(dropped, DROPPED_SCHEMA, self.staging / DROPPED_FILE)
         elif not (self.staging / DROPPED_FILE).exists():

@@ -7,18 +7,23 @@ other rows (duplicates, quotas, what is kept or dropped, in which order) in the 
 those answers. So the set's bytes do not depend on the number of workers, and the worker
 count is never part of a fingerprint.
 
-Workers are forked after the builder has set itself up (the decontamination index mapped, the
-tokenizer loaded), so they start in milliseconds and share those pages. One worker (the
-default) runs the same function in this process.
+N workers are N processes: this one and N - 1 forked after the builder has mapped the
+decontamination index and loaded the tokenizer (so they share those pages and start in
+milliseconds). This process reads the rows, hands chunks out, and does chunks itself whenever
+the next answer due is not ready, including queued chunks no worker has started; it also
+takes every cross-row decision and writes the shards. One worker (the default) is this
+process alone.
 """
 
+import gc
 import multiprocessing
 import os
 import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from itertools import zip_longest
 
 from ffdata.errors import FFDataError
@@ -42,9 +47,9 @@ def worker_count() -> int:
 
 
 def warm(ctx) -> None:
-    """Load what every worker uses before they fork, so that they share it instead of each
-    loading its own: the decontamination index (mapped) with its lazily built parts, and the
-    tokenizer."""
+    """Load what every process uses before the workers fork, so that they share it instead of
+    each loading its own, and the parent's first chunks are no slower than the rest: the
+    decontamination index (mapped) with its lazily built parts, and the tokenizer."""
     from ffdata.tokenizer import tiktoken_encoding
 
     if ctx.decontaminator is not None:
@@ -61,17 +66,22 @@ def _run(chunk):
 
 class OrderedPool:
     """`map(chunks)` applies `fn` to each chunk and yields the answers in order, on `workers`
-    processes; at most `ahead` chunks per worker are in flight, so the caller's state (a cap
-    reached) still shapes the chunks it has not yet handed out. A worker's error is raised
-    here; a worker that dies is an FFDataError; either way the pool is shut down."""
+    processes: this one and `workers - 1` forked ones. This process hands chunks to the forked
+    ones (at most `ahead` each in flight, so the caller's state, a cap reached, still shapes the
+    chunks it has not yet handed out) and, rather than wait for the next answer due, does the
+    next chunk itself. So N workers are N busy processes (on 2 cores, 2 workers are 2
+    processes, not a waiting reader and two workers fighting it for the cores). A worker's
+    error is raised here in its chunk's turn; a worker that dies is an FFDataError; either
+    way the pool is shut down."""
 
-    def __init__(self, fn: Callable, workers: int = 1, ahead: int = 2):
+    def __init__(self, fn: Callable, workers: int = 1, ahead: int = 4):
         self.fn, self.ahead = fn, ahead
         if workers > 1 and "fork" not in multiprocessing.get_all_start_methods():
             print("ffdata: --workers needs fork (not on this system): one process", file=sys.stderr)
             workers = 1
         self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
+        self._abandoned = False  # a worker's chunk was also done here (see _steal)
 
     def __enter__(self) -> "OrderedPool":
         global _TASK
@@ -79,16 +89,23 @@ class OrderedPool:
             if _TASK is not None:
                 raise FFDataError("builder error: one OrderedPool at a time in a process")
             _TASK = self.fn
+            # Objects made before the fork stay out of the collector's passes from now on: a
+            # pass writes to every object it visits, so each process would copy the pages
+            # of the whole heap it shares with the other (copy-on-write).
+            gc.freeze()
             ctx = multiprocessing.get_context("fork")
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx)
+            self._pool = ProcessPoolExecutor(self.workers - 1, mp_context=ctx)
             self._pool.submit(int)  # forks every worker now, before the caller starts threads
+            _widen_answer_pipe(self._pool)
         return self
 
     def __exit__(self, *exc) -> None:
         global _TASK
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            # a worker still busy on a chunk also done here finishes it alone, unawaited
+            self._pool.shutdown(wait=not self._abandoned, cancel_futures=True)
             self._pool, _TASK = None, None
+            gc.unfreeze()
 
     def map(self, items: Iterable[tuple]) -> Iterator[tuple]:
         """(tag, work) pairs in, (tag, fn(work)) pairs out, in order: `tag` stays here (what
@@ -97,24 +114,96 @@ class OrderedPool:
             for tag, work in items:
                 yield tag, self.fn(work)
             return
-        pending: deque = deque()
+        forked = self.ahead * (self.workers - 1)  # chunks queued for the forked workers
+        pending: deque[_Chunk] = deque()  # in input order
         items = iter(items)
+        more = True
         while True:
-            while len(pending) < self.ahead * self.workers:
+            while more and sum(c.future is not None for c in pending) < forked:
                 item = next(items, None)
                 if item is None:
-                    break
-                pending.append((item[0], self._pool.submit(_run, item[1])))
+                    more = False
+                else:
+                    pending.append(_Chunk(*item, future=self._pool.submit(_run, item[1])))
             if not pending:
                 return
-            tag, future = pending.popleft()
-            try:
-                result = future.result()
-            except BrokenProcessPool as e:
-                raise FFDataError(
-                    f"a build worker process died ({e}); rerun with --workers 1 to see its error"
-                ) from None
-            yield tag, result
+            head = pending[0].future
+            if head is not None and not head.done():
+                # the next answer is not ready: work here meanwhile, on a new chunk, else on
+                # the last queued one no worker has started (so none waits on a backlog)
+                if more and len(pending) < 2 * forked:
+                    item = next(items, None)
+                    if item is None:
+                        more = False
+                    else:
+                        pending.append(_Chunk(*item, answer=self._here(item[1])))
+                    continue
+                if self._steal(pending, duplicate=not more):
+                    continue
+            chunk = pending.popleft()
+            answer = chunk.answer if chunk.future is None else self._result(chunk.future)
+            if isinstance(answer, _Failed):
+                raise answer.error
+            yield chunk.tag, answer
+
+    def _steal(self, pending: deque, duplicate: bool) -> bool:
+        """Do here the last chunk queued for a worker that none has started. `duplicate` (all
+        input read, so nothing else is left to do here): failing that, the last one a worker
+        holds but that is not the next due, whose worker's answer is then not waited for (the
+        executor keeps a call or two queued in each worker, which cannot be taken back)."""
+        queued = [c for c in pending if c.future is not None]
+        taken = next((c for c in reversed(queued) if c.future.cancel()), None)
+        if taken is None and duplicate:  # cancel() is False once a worker has the chunk
+            held = [c for c in queued if c is not pending[0] and not c.future.done()]
+            taken = held[-1] if held else None
+            self._abandoned |= taken is not None
+        if taken is None:
+            return False
+        taken.future, taken.answer = None, self._here(taken.work)
+        return True
+
+    def _here(self, work):
+        """fn(work) in this process; an error is kept for the chunk's turn, as a worker's is."""
+        try:
+            return self.fn(work)
+        except Exception as e:
+            return _Failed(e)
+
+    @staticmethod
+    def _result(future):
+        try:
+            return future.result()
+        except BrokenProcessPool as e:
+            raise FFDataError(
+                f"a build worker process died ({e}); rerun with --workers 1 to see its error"
+            ) from None
+
+
+def _widen_answer_pipe(pool: ProcessPoolExecutor) -> None:
+    """Answers (~0.5 MB a chunk) come back through one pipe of 64 KiB, read here by the pool's
+    thread, which waits for the GIL while this process works: a worker sat blocked on its
+    write for a few ms a chunk. At 1 MiB (Linux's default maximum) it writes and goes on."""
+    try:
+        import fcntl  # not on Windows
+
+        fcntl.fcntl(pool._result_queue._writer.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
+    except (ImportError, AttributeError, OSError, ValueError):  # not Linux, or a limit: slower
+        pass
+
+
+@dataclass
+class _Chunk:
+    """A chunk in flight: its answer is `future`'s (a worker's), or `answer` (done here)."""
+
+    tag: object
+    work: object
+    future: Future | None = None
+    answer: object = None
+
+
+@dataclass
+class _Failed:
+    error: Exception
 
 
 def read_chunks(rows: Iterable[tuple[int, object]], size: int, skip: Callable[[], bool]):

@@ -358,6 +358,50 @@ def test_setwriter_add_after_add_table_on_one_part_is_an_error(tmp_path):
     assert sorted((s["part"], s["rows"]) for s in shards) == [("p", 1), ("q", 1)]
 
 
+def test_shards_and_row_groups_do_not_depend_on_how_rows_arrive(tmp_path, monkeypatch):
+    """SetWriter streams row groups of ROW_GROUP rows into each shard during the build: the
+    bytes must follow the rows alone, whether a builder adds them one by one or in tables of
+    any size (a worker's chunk, a dedup batch)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ffdata import sets
+    from ffdata.records import RECORD_SCHEMA
+
+    monkeypatch.setattr(sets, "ROW_GROUP", 7)
+    rows = []
+    for i in range(40):
+        row = {name: None for name in RECORD_SCHEMA.names}
+        rows.append(dict(row, id=f"r{i}", text=f"row {i} " * (i % 5 + 1), source="s", source_row=i))
+    table = pa.Table.from_pylist(rows, schema=RECORD_SCHEMA)
+
+    def shards(feed, name):
+        writer = sets.SetWriter(tmp_path / name, rows_per_shard=16)
+        feed(writer)
+        return writer, [(s["path"], s["rows"], s["sha256"], s["tokens"]) for s in writer.close([])]
+
+    def one_by_one(w):
+        for row in rows:
+            w.add("p", row)
+
+    def in_pieces(w):
+        at = 0
+        for n in (3, 11, 1, 25):
+            w.add_table("p", table.slice(at, n))
+            at += n
+
+    _, single = shards(one_by_one, "a")
+    _, pieces = shards(in_pieces, "b")
+    _, whole = shards(lambda w: w.add_table("p", table), "c")
+    assert single == pieces == whole
+    assert [s[1] for s in single] == [16, 16, 8]
+    first = pq.ParquetFile(tmp_path / "a" / "part-p-00000.parquet")
+    groups = [first.metadata.row_group(g).num_rows for g in range(first.num_row_groups)]
+    assert groups == [7, 7, 2]
+    back = pa.concat_tables(pq.read_table(tmp_path / "a" / s[0]) for s in single)
+    assert back.column("id").to_pylist() == [r["id"] for r in rows]
+
+
 def test_a_glob_character_in_the_root_path_reads_only_that_root(tmp_path):
     """DuckDB globbed a `*` in a local root path: with a sibling folder that matched,
     `ffdata sql` counted both sets' rows. Paths handed to read_parquet are escaped."""

@@ -7,6 +7,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -142,9 +143,16 @@ def _outputs(built) -> dict:
 def _build_with(monkeypatch, workers: int, *args, **kwargs):
     """build_set with FFDATA_WORKERS (what `ffdata build --workers N` sets); also returns the
     CPU seconds spent by child processes that ended meanwhile (the workers)."""
+    import multiprocessing
+
     monkeypatch.setenv("FFDATA_WORKERS", str(workers))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     built, fresh = build_set(*args, quiet=True, **kwargs)
+    # a worker may still finish a chunk the parent also did (not awaited): reap it first,
+    # or its CPU is not counted yet
+    deadline = time.time() + 60
+    while multiprocessing.active_children() and time.time() < deadline:
+        time.sleep(0.01)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     assert fresh
     return built, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
@@ -219,10 +227,19 @@ def _square(work):
     return work * work
 
 
-def _dies_on_three(work):
-    if work == 3:
+TEST_PID = os.getpid()
+
+
+def _dies_in_a_worker(work):
+    if os.getpid() != TEST_PID:
         os._exit(7)  # a worker killed mid-task (out of memory, a signal)
+    time.sleep(0.2)  # slow here, so the parent cannot take every chunk before a worker starts
     return work
+
+
+def _pid_after_a_nap(work):
+    time.sleep(0.02)
+    return os.getpid()
 
 
 def _malformed(work):
@@ -238,15 +255,43 @@ def test_ordered_pool_answers_in_order_and_fails_loudly():
         got = list(pool.map((k, k) for k in range(20)))
     assert got == [(k, k * k) for k in range(20)]
     with pytest.raises(FFDataError, match="a build worker process died"):
-        with OrderedPool(_dies_on_three, workers=2) as pool:
+        with OrderedPool(_dies_in_a_worker, workers=2) as pool:
             list(pool.map((k, k) for k in range(8)))
     # an error class that does not unpickle still arrives as its one line
     with pytest.raises(FFDataError, match=r"^train.jsonl:0: field 'answer' is null$"):
         with OrderedPool(_malformed, workers=2) as pool:
             list(pool.map([(0, 0)]))
-    with pytest.raises(ZeroDivisionError):  # a bug keeps its type (and remote traceback)
+    answered = []
+    with pytest.raises(ZeroDivisionError):  # a bug keeps its type, raised in its chunk's turn
         with OrderedPool(_bug, workers=2) as pool:
-            list(pool.map((k, k) for k in range(5)))
+            for tag, _ in pool.map((k, k) for k in range(5)):
+                answered.append(tag)
+    assert answered == [0, 1]
+
+
+def test_two_workers_are_two_busy_processes():
+    """--workers 2 was two forked workers and a parent that read rows and waited for them:
+    three processes on two cores. Now the parent is one of the two: while the next answer
+    due is not ready, it does the next chunk itself (in order, whoever did it)."""
+    with OrderedPool(_pid_after_a_nap, workers=2) as pool:
+        pids = [pid for _, pid in pool.map((k, k) for k in range(12))]
+    assert len(set(pids)) == 2 and os.getpid() in pids
+    with OrderedPool(_pid_after_a_nap, workers=1) as pool:
+        assert {pid for _, pid in pool.map((k, k) for k in range(3))} == {os.getpid()}
+
+
+def _pid_slow_in_a_worker(work):
+    time.sleep(1.0 if os.getpid() != TEST_PID else 0.05)
+    return os.getpid()
+
+
+def test_at_the_end_the_parent_does_what_a_busy_worker_still_holds():
+    """The executor keeps calls queued in a worker that cannot be taken back; at the end of
+    the input the parent waited for them one after the other. Now it does them itself (the
+    worker's answers are not awaited), so only the chunk the worker is on is waited for."""
+    with OrderedPool(_pid_slow_in_a_worker, workers=2) as pool:
+        pids = [pid for _, pid in pool.map((k, k) for k in range(6))]
+    assert pids[0] != TEST_PID and pids[1:] == [TEST_PID] * 5
 
 
 def test_worker_count_comes_from_the_environment(monkeypatch):
