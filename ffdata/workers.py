@@ -9,20 +9,23 @@ count is never part of a fingerprint.
 
 N workers are N processes: this one and N - 1 forked after the builder has mapped the
 decontamination index and loaded the tokenizer (so they share those pages and start in
-milliseconds). This process reads the rows, hands chunks out, and does chunks itself whenever
-the next answer due is not ready, including queued chunks no worker has started; it also
+milliseconds). This process reads the rows and writes each chunk straight into a worker's
+task pipe (no pool thread in between to wait for), and does chunks itself whenever the next
+answer due is not ready, including chunks handed out that no worker has started; it also
 takes every cross-row decision and writes the shards. One worker (the default) is this
 process alone.
 """
 
 import gc
+import mmap
 import multiprocessing
 import os
+import pickle
 import sys
+import threading
+import traceback
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from itertools import zip_longest
 
@@ -57,31 +60,32 @@ def warm(ctx) -> None:
     tiktoken_encoding()
 
 
-def _run(chunk):
-    try:
-        return _TASK(chunk)
-    except FFDataError as e:  # subclasses may not unpickle (MalformedRow): send the line
-        raise FFDataError(str(e)) from None
+class RemoteTraceback(Exception):
+    """A worker's traceback, kept as the cause of the error it raised there."""
+
+    def __str__(self) -> str:
+        return self.args[0]
 
 
 class OrderedPool:
     """`map(chunks)` applies `fn` to each chunk and yields the answers in order, on `workers`
-    processes: this one and `workers - 1` forked ones. This process hands chunks to the forked
-    ones (at most `ahead` each in flight, so the caller's state, a cap reached, still shapes the
-    chunks it has not yet handed out) and, rather than wait for the next answer due, does the
-    next chunk itself. So N workers are N busy processes (on 2 cores, 2 workers are 2
-    processes, not a waiting reader and two workers fighting it for the cores). A worker's
-    error is raised here in its chunk's turn; a worker that dies is an FFDataError; either
-    way the pool is shut down."""
+    processes: this one and `workers - 1` forked ones. This process keeps each forked one
+    `ahead` chunks deep (so the caller's state, a cap reached, still shapes the chunks not yet
+    handed out) and, rather than wait for the next answer due, does a new chunk itself, or takes
+    back one queued for a worker that has not started it. So N workers are N busy processes (on
+    2 cores, 2 workers are 2 processes, not a waiting reader and two workers fighting it for
+    the cores). A worker's error is raised here in its chunk's turn, with the worker's
+    traceback as its cause; a worker that dies is an FFDataError; either way the pool stops."""
 
-    def __init__(self, fn: Callable, workers: int = 1, ahead: int = 4):
+    def __init__(self, fn: Callable, workers: int = 1, ahead: int = 3):
         self.fn, self.ahead = fn, ahead
         if workers > 1 and "fork" not in multiprocessing.get_all_start_methods():
             print("ffdata: --workers needs fork (not on this system): one process", file=sys.stderr)
             workers = 1
         self.workers = workers
-        self._pool: ProcessPoolExecutor | None = None
-        self._abandoned = False  # a worker's chunk was also done here (see _steal)
+        self._forked: list[_Worker] = []
+        self._wake = threading.Condition()  # an answer came in, or a worker ended
+        self._seq = 0
 
     def __enter__(self) -> "OrderedPool":
         global _TASK
@@ -94,73 +98,99 @@ class OrderedPool:
             # of the whole heap it shares with the other (copy-on-write).
             gc.freeze()
             ctx = multiprocessing.get_context("fork")
-            self._pool = ProcessPoolExecutor(self.workers - 1, mp_context=ctx)
-            self._pool.submit(int)  # forks every worker now, before the caller starts threads
-            _widen_answer_pipe(self._pool)
+            # who does a handed-out chunk: a byte per chunk number (modulo), shared, so that a
+            # chunk is done by its worker or taken back here, never both
+            self._claims = mmap.mmap(-1, SLOTS)
+            self._lock = ctx.Lock()
+            for _ in range(self.workers - 1):  # every fork before the first thread starts
+                self._forked.append(_Worker(ctx, self._claims, self._lock, self._forked))
+            for worker in self._forked:
+                worker.listen(self._wake)
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *exc) -> None:
         global _TASK
-        if self._pool is not None:
-            # a worker still busy on a chunk also done here finishes it alone, unawaited
-            self._pool.shutdown(wait=not self._abandoned, cancel_futures=True)
-            self._pool, _TASK = None, None
+        if self._forked:
+            for worker in self._forked:
+                worker.tasks.close()  # it ends after the chunk it is on
+                if exc_type is not None:
+                    worker.process.kill()  # a failed build stops its workers now
+            self._forked, _TASK = [], None
             gc.unfreeze()
 
     def map(self, items: Iterable[tuple]) -> Iterator[tuple]:
         """(tag, work) pairs in, (tag, fn(work)) pairs out, in order: `tag` stays here (what
         the caller needs beside the answer), only `work` goes to a worker."""
-        if self._pool is None:
+        if not self._forked:
             for tag, work in items:
                 yield tag, self.fn(work)
             return
-        forked = self.ahead * (self.workers - 1)  # chunks queued for the forked workers
         pending: deque[_Chunk] = deque()  # in input order
+        handed: dict[int, _Chunk] = {}  # chunk number -> chunk a worker has not answered yet
+        most = 2 * self.ahead * len(self._forked)  # chunks read and not yet answered
         items = iter(items)
         more = True
         while True:
-            while more and sum(c.future is not None for c in pending) < forked:
+            self._collect(handed)
+            while more:  # every worker `ahead` chunks deep
+                worker = min(self._forked, key=lambda w: w.in_flight)
+                if worker.in_flight >= self.ahead:
+                    break
                 item = next(items, None)
                 if item is None:
                     more = False
                 else:
-                    pending.append(_Chunk(*item, future=self._pool.submit(_run, item[1])))
+                    pending.append(self._hand(worker, *item, handed))
             if not pending:
                 return
-            head = pending[0].future
-            if head is not None and not head.done():
+            head = pending[0]
+            if not head.ready:
                 # the next answer is not ready: work here meanwhile, on a new chunk, else on
-                # the last queued one no worker has started (so none waits on a backlog)
-                if more and len(pending) < 2 * forked:
+                # the last one handed out that no worker has started (so none waits on a backlog)
+                if more and len(pending) < most:
                     item = next(items, None)
                     if item is None:
                         more = False
                     else:
-                        pending.append(_Chunk(*item, answer=self._here(item[1])))
+                        pending.append(_Chunk(*item, answer=self._here(item[1]), ready=True))
                     continue
-                if self._steal(pending, duplicate=not more):
-                    continue
-            chunk = pending.popleft()
-            answer = chunk.answer if chunk.future is None else self._result(chunk.future)
-            if isinstance(answer, _Failed):
-                raise answer.error
-            yield chunk.tag, answer
+                if not self._take_back(pending, handed):
+                    self._wait()
+                continue
+            pending.popleft()
+            if isinstance(head.answer, _Failed):
+                raise head.answer.error
+            yield head.tag, head.answer
 
-    def _steal(self, pending: deque, duplicate: bool) -> bool:
-        """Do here the last chunk queued for a worker that none has started. `duplicate` (all
-        input read, so nothing else is left to do here): failing that, the last one a worker
-        holds but that is not the next due, whose worker's answer is then not waited for (the
-        executor keeps a call or two queued in each worker, which cannot be taken back)."""
-        queued = [c for c in pending if c.future is not None]
-        taken = next((c for c in reversed(queued) if c.future.cancel()), None)
-        if taken is None and duplicate:  # cancel() is False once a worker has the chunk
-            held = [c for c in queued if c is not pending[0] and not c.future.done()]
-            taken = held[-1] if held else None
-            self._abandoned |= taken is not None
-        if taken is None:
-            return False
-        taken.future, taken.answer = None, self._here(taken.work)
-        return True
+    def _hand(self, worker: "_Worker", tag, work, handed: dict) -> "_Chunk":
+        seq, self._seq = self._seq, self._seq + 1
+        self._claims[seq % SLOTS] = QUEUED
+        chunk = _Chunk(tag, work, seq=seq, worker=worker)
+        try:
+            worker.tasks.send_bytes(pickle.dumps((seq, work), protocol=5))
+        except OSError:  # its end of the pipe is closed: it died
+            self._collect(handed, died=worker)
+        worker.in_flight += 1
+        handed[seq] = chunk
+        return chunk
+
+    def _take_back(self, pending: deque, handed: dict) -> bool:
+        """Do here the last chunk handed to a worker that has not started it."""
+        for chunk in reversed(pending):
+            if chunk.ready or not self._claim(chunk.seq, TAKEN_HERE):
+                continue
+            del handed[chunk.seq]
+            chunk.worker.in_flight -= 1
+            chunk.answer, chunk.ready = self._here(chunk.work), True
+            return True
+        return False
+
+    def _claim(self, seq: int, who: int) -> bool:
+        with self._lock:
+            if self._claims[seq % SLOTS] != QUEUED:
+                return False
+            self._claims[seq % SLOTS] = who
+            return True
 
     def _here(self, work):
         """fn(work) in this process; an error is kept for the chunk's turn, as a worker's is."""
@@ -169,36 +199,138 @@ class OrderedPool:
         except Exception as e:
             return _Failed(e)
 
-    @staticmethod
-    def _result(future):
-        try:
-            return future.result()
-        except BrokenProcessPool as e:
+    def _collect(self, handed: dict, died: "_Worker | None" = None) -> None:
+        """Give the answers that came in to their chunks; a worker that ended is an error."""
+        with self._wake:
+            inboxes = [(w, list(w.inbox)) for w in self._forked]
+            for w in self._forked:
+                w.inbox.clear()
+            dead = [w for w in self._forked if w.ended] or ([died] if died else [])
+        for worker, answers in inboxes:
+            for data in answers:
+                seq, answer, error = pickle.loads(data)
+                chunk = handed.pop(seq)
+                worker.in_flight -= 1
+                chunk.answer, chunk.ready = _Failed(error) if error else answer, True
+        if dead:
+            dead[0].process.join(1)
             raise FFDataError(
-                f"a build worker process died ({e}); rerun with --workers 1 to see its error"
-            ) from None
+                f"a build worker process died (exit code {dead[0].process.exitcode}); "
+                "rerun with --workers 1 to see its error"
+            )
+
+    def _wait(self) -> None:
+        with self._wake:
+            if not any(w.inbox or w.ended for w in self._forked):
+                self._wake.wait(1.0)
 
 
-def _widen_answer_pipe(pool: ProcessPoolExecutor) -> None:
-    """Answers (~0.5 MB a chunk) come back through one pipe of 64 KiB, read here by the pool's
-    thread, which waits for the GIL while this process works: a worker sat blocked on its
-    write for a few ms a chunk. At 1 MiB (Linux's default maximum) it writes and goes on."""
+QUEUED, TAKEN_BY_WORKER, TAKEN_HERE = 0, 1, 2
+SLOTS = 1 << 16  # claim bytes, by chunk number modulo: far more than are ever handed out at once
+
+
+class _Worker:
+    """A forked process that does the chunks written to its task pipe and writes each answer
+    to its answer pipe, and the thread here that reads those answers as they come (so a worker
+    never waits for this process to read, and this process may wait to write)."""
+
+    def __init__(self, ctx, claims: mmap.mmap, lock, others: list["_Worker"]):
+        task_end, self.tasks = ctx.Pipe(duplex=False)
+        self.answers, answer_end = ctx.Pipe(duplex=False)
+        for conn in (self.tasks, self.answers):
+            _widen(conn)
+        ours = [c for w in [*others, self] for c in (w.tasks, w.answers)]  # not the child's
+        self.process = ctx.Process(
+            target=_serve, args=(task_end, answer_end, claims, lock, ours), daemon=True
+        )
+        self.process.start()
+        task_end.close()
+        answer_end.close()
+        self.inbox: deque[bytes] = deque()
+        self.in_flight = 0  # chunks handed to it and not answered or taken back
+        self.ended = False
+
+    def listen(self, wake: threading.Condition) -> None:
+        threading.Thread(target=self._read, args=(wake,), daemon=True).start()
+
+    def _read(self, wake: threading.Condition) -> None:
+        while True:
+            try:
+                data = self.answers.recv_bytes()
+            except (EOFError, OSError):  # it ended: after the pool closed its tasks, or died
+                data = None
+            with wake:
+                if data is None:
+                    self.ended = True
+                else:
+                    self.inbox.append(data)
+                wake.notify()
+            if data is None:
+                self.answers.close()
+                self.process.join()  # no zombie left behind
+                return
+
+
+def _serve(tasks, answers, claims: mmap.mmap, lock, parent_ends: list) -> None:
+    """A worker's loop: read a chunk, do it unless it was taken back, send the answer."""
+    for conn in parent_ends:  # inherited: held open here, a pipe would never see its end
+        conn.close()
+    while True:
+        try:
+            seq, work = pickle.loads(tasks.recv_bytes())
+        except EOFError:
+            return
+        with lock:
+            mine = claims[seq % SLOTS] == QUEUED
+            if mine:
+                claims[seq % SLOTS] = TAKEN_BY_WORKER
+        if mine:
+            answers.send_bytes(_answer(seq, work))
+
+
+def _answer(seq: int, work) -> bytes:
+    try:
+        return pickle.dumps((seq, _TASK(work), None), protocol=5)
+    except Exception as e:
+        return pickle.dumps((seq, None, _portable(e)), protocol=5)
+
+
+def _portable(error: Exception) -> Exception:
+    """The error as it can travel to the parent, with this worker's traceback as its cause."""
+    trace = "".join(traceback.format_exception(error))
+    if isinstance(error, FFDataError):  # subclasses may not unpickle (MalformedRow): the line
+        error = FFDataError(str(error))
+    else:
+        try:
+            pickle.loads(pickle.dumps(error))
+        except Exception:
+            error = RuntimeError(f"{type(error).__name__}: {error}")
+    error.__cause__ = RemoteTraceback(f'\n"""\n{trace}"""')
+    return error
+
+
+def _widen(conn) -> None:
+    """Answers (~0.5 MB a chunk) and tasks go through pipes of 64 KiB: a writer would wait
+    for the reader a few times a chunk. At 1 MiB (Linux's default maximum) it writes and goes
+    on."""
     try:
         import fcntl  # not on Windows
 
-        fcntl.fcntl(pool._result_queue._writer.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
+        fcntl.fcntl(conn.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
     except (ImportError, AttributeError, OSError, ValueError):  # not Linux, or a limit: slower
         pass
 
 
 @dataclass
 class _Chunk:
-    """A chunk in flight: its answer is `future`'s (a worker's), or `answer` (done here)."""
+    """A chunk read: done here (`answer` at once), or handed to `worker` as number `seq`."""
 
     tag: object
     work: object
-    future: Future | None = None
+    seq: int = -1
+    worker: "_Worker | None" = None
     answer: object = None
+    ready: bool = False
 
 
 @dataclass
