@@ -21,6 +21,7 @@ import mmap
 import multiprocessing
 import os
 import pickle
+import signal
 import sys
 import threading
 import traceback
@@ -208,10 +209,14 @@ class OrderedPool:
             dead = [w for w in self._forked if w.ended] or ([died] if died else [])
         for worker, answers in inboxes:
             for data in answers:
-                seq, answer, error = pickle.loads(data)
+                seq, answer, failed = pickle.loads(data)
                 chunk = handed.pop(seq)
                 worker.in_flight -= 1
-                chunk.answer, chunk.ready = _Failed(error) if error else answer, True
+                if failed:
+                    error, trace = failed
+                    error.__cause__ = RemoteTraceback(f'\n"""\n{trace}"""')
+                    answer = _Failed(error)
+                chunk.answer, chunk.ready = answer, True
         if dead:
             dead[0].process.join(1)
             raise FFDataError(
@@ -275,6 +280,7 @@ def _serve(tasks, answers, claims: mmap.mmap, lock, parent_ends: list) -> None:
     """A worker's loop: read a chunk, do it unless it was taken back, send the answer."""
     for conn in parent_ends:  # inherited: held open here, a pipe would never see its end
         conn.close()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the parent, which stops us
     while True:
         try:
             seq, work = pickle.loads(tasks.recv_bytes())
@@ -292,12 +298,12 @@ def _answer(seq: int, work) -> bytes:
     try:
         return pickle.dumps((seq, _TASK(work), None), protocol=5)
     except Exception as e:
-        return pickle.dumps((seq, None, _portable(e)), protocol=5)
+        trace = "".join(traceback.format_exception(e))  # a pickled error keeps only its args
+        return pickle.dumps((seq, None, (_portable(e), trace)), protocol=5)
 
 
 def _portable(error: Exception) -> Exception:
-    """The error as it can travel to the parent, with this worker's traceback as its cause."""
-    trace = "".join(traceback.format_exception(error))
+    """The error as it can travel to the parent."""
     if isinstance(error, FFDataError):  # subclasses may not unpickle (MalformedRow): the line
         error = FFDataError(str(error))
     else:
@@ -305,7 +311,6 @@ def _portable(error: Exception) -> Exception:
             pickle.loads(pickle.dumps(error))
         except Exception:
             error = RuntimeError(f"{type(error).__name__}: {error}")
-    error.__cause__ = RemoteTraceback(f'\n"""\n{trace}"""')
     return error
 
 

@@ -143,16 +143,10 @@ def _outputs(built) -> dict:
 def _build_with(monkeypatch, workers: int, *args, **kwargs):
     """build_set with FFDATA_WORKERS (what `ffdata build --workers N` sets); also returns the
     CPU seconds spent by child processes that ended meanwhile (the workers)."""
-    import multiprocessing
-
     monkeypatch.setenv("FFDATA_WORKERS", str(workers))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     built, fresh = build_set(*args, quiet=True, **kwargs)
-    # a worker may still finish a chunk the parent also did (not awaited): reap it first,
-    # or its CPU is not counted yet
-    deadline = time.time() + 60
-    while multiprocessing.active_children() and time.time() < deadline:
-        time.sleep(0.01)
+    _reap_workers()  # a worker ends after the pool closes its pipe: count its CPU once it has
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     assert fresh
     return built, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
@@ -280,18 +274,50 @@ def test_two_workers_are_two_busy_processes():
         assert {pid for _, pid in pool.map((k, k) for k in range(3))} == {os.getpid()}
 
 
+RAN = {"dir": None}  # where a worker notes each chunk it ran (set before the pool forks)
+
+
 def _pid_slow_in_a_worker(work):
+    if os.getpid() != TEST_PID:
+        (RAN["dir"] / f"{work}").touch()
     time.sleep(1.0 if os.getpid() != TEST_PID else 0.05)
     return os.getpid()
 
 
-def test_at_the_end_the_parent_does_what_a_busy_worker_still_holds():
-    """The executor keeps calls queued in a worker that cannot be taken back; at the end of
-    the input the parent waited for them one after the other. Now it does them itself (the
-    worker's answers are not awaited), so only the chunk the worker is on is waited for."""
+def test_the_parent_takes_back_chunks_no_worker_started_and_none_runs_twice(tmp_path):
+    """Chunks handed to a busy worker that it has not started are done here instead (at the end
+    of the input, rather than wait for them one after the other), and the worker then skips
+    them: a chunk is done once, by whoever claimed it first."""
+    RAN["dir"] = tmp_path
     with OrderedPool(_pid_slow_in_a_worker, workers=2) as pool:
         pids = [pid for _, pid in pool.map((k, k) for k in range(6))]
     assert pids[0] != TEST_PID and pids[1:] == [TEST_PID] * 5
+    _reap_workers()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["0"]  # 1 and 2 were handed to it
+
+
+def _bug_in_a_worker(work):
+    if os.getpid() != TEST_PID:
+        return {}["no such key"]
+    time.sleep(0.2)
+    return work
+
+
+def test_a_workers_bug_arrives_with_the_workers_traceback():
+    with pytest.raises(KeyError) as info:
+        with OrderedPool(_bug_in_a_worker, workers=2) as pool:
+            list(pool.map((k, k) for k in range(8)))
+    cause = str(info.value.__cause__)
+    assert "_bug_in_a_worker" in cause and 'return {}["no such key"]' in cause
+
+
+def _reap_workers(timeout: float = 60) -> None:
+    import multiprocessing
+
+    deadline = time.time() + timeout
+    while multiprocessing.active_children() and time.time() < deadline:
+        time.sleep(0.01)
+    assert not multiprocessing.active_children(), "a worker outlived its pool"
 
 
 def test_worker_count_comes_from_the_environment(monkeypatch):
