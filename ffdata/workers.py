@@ -218,7 +218,7 @@ class OrderedPool:
                     answer = _Failed(error)
                 chunk.answer, chunk.ready = answer, True
         if dead:
-            dead[0].process.join(1)
+            dead[0].process.join(5)  # read by its thread, which may not have got there yet
             raise FFDataError(
                 f"a build worker process died (exit code {dead[0].process.exitcode}); "
                 "rerun with --workers 1 to see its error"
@@ -263,17 +263,15 @@ class _Worker:
             try:
                 data = self.answers.recv_bytes()
             except (EOFError, OSError):  # it ended: after the pool closed its tasks, or died
-                data = None
+                break
             with wake:
-                if data is None:
-                    self.ended = True
-                else:
-                    self.inbox.append(data)
+                self.inbox.append(data)
                 wake.notify()
-            if data is None:
-                self.answers.close()
-                self.process.join()  # no zombie left behind
-                return
+        self.answers.close()
+        self.process.join()  # its exit code, and no zombie left behind
+        with wake:
+            self.ended = True
+            wake.notify()
 
 
 def _serve(tasks, answers, claims: mmap.mmap, lock, parent_ends: list) -> None:

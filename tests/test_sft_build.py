@@ -248,7 +248,7 @@ def test_ordered_pool_answers_in_order_and_fails_loudly():
     with OrderedPool(_square, workers=2) as pool:
         got = list(pool.map((k, k) for k in range(20)))
     assert got == [(k, k * k) for k in range(20)]
-    with pytest.raises(FFDataError, match="a build worker process died"):
+    with pytest.raises(FFDataError, match=r"a build worker process died \(exit code 7\)"):
         with OrderedPool(_dies_in_a_worker, workers=2) as pool:
             list(pool.map((k, k) for k in range(8)))
     # an error class that does not unpickle still arrives as its one line
