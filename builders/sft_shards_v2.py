@@ -1,11 +1,15 @@
 """sft_shards_v2: six chat/instruction sources, cleaned, deduplicated, decontaminated, rendered
 in the FF-LLM template and tokenized with response-only loss masks (stage 2 SFT).
 
-Per row, in order: adapt (ffdata.adapters) -> source flags (language, toxic) -> empty turns ->
-multi-turn rule -> refusal -> PII scrub -> exact duplicate -> near duplicate (MinHash on the
-instruction) -> per-source cap (`count`, over_quota) -> decontamination -> tokenize and the
-token limit. The first row wins every duplicate contest, in manifest source order. Batches of
-rows go through decontamination and tokenization together.
+Per row, in order: per-source cap (`count`: once that many rows of the source are kept, its
+later rows are over_quota and go through no other check, so they enter no duplicate index) ->
+adapt (ffdata.adapters) -> source flags (language, toxic) -> empty turns -> multi-turn rule ->
+refusal -> PII scrub -> exact duplicate -> near duplicate (MinHash on the instruction) ->
+decontamination -> tokenize and the token limit. A row screened out as it is read (hostile
+text, too large, too deep) is dropped as such, past the cap too. The first row wins every
+duplicate contest, in manifest source order. Rows are decided in batches (decontamination and
+tokenization are vectorized), with the outcome of deciding them one by one: no row's fate, nor
+the order of _dropped.parquet (each source's rows in row order), depends on the batch size.
 
 `--workers N` (ffdata.workers): every step that looks at one row alone runs on chunks of rows in
 N processes (`Pipeline.prepare`: adapt, flags, refusal, PII, dedup keys and MinHash band keys,
@@ -99,14 +103,15 @@ class SourceOpts(SourceOptions):
 
 
 TARGETS, OPTIONS, SOURCE_OPTIONS = Targets, Options, SourceOpts
-# Rows decided together (dedup, decontamination, caps). Small, so that each full row group is
-# written while the workers still have chunks to do: with 2,048, a build's last ~2,000 rows and
-# their row group were decided after the last chunk, on one core. Part of the recipe: the order
-# of _dropped.parquet follows the batches (any worker count gives the same batches).
+# Rows decided together (dedup, decontamination, caps); any size gives the same set. Small, so
+# that each full row group is written while the workers still have chunks to do: with 2,048, a
+# build's last ~2,000 rows and their row group were decided after the last chunk, on one core.
 BATCH = 256
 CHUNK = 256  # rows per piece of work handed to a worker (any size gives the same set)
 FINAL_ONLY_SUFFIX = "Give only the final answer, as a number."
 FINAL_ONLY_JOIN = f"\n\n{FINAL_ONLY_SUFFIX}"  # appended to the parent's instruction
+KEPT = "kept"  # a row's verdict when it is not dropped
+DROP, QUARANTINED, ERROR = "drop", "quarantined", "error"  # pending rows not prepared as ok
 SYSTEM_VARIANTS = (
     "You are FF-LLM, a helpful assistant. Answer accurately and concisely.",
     "You are FF-LLM. Follow the user's instructions exactly.",
@@ -209,7 +214,10 @@ class Pipeline:
                 f"{ctx.manifest.name}: unknown augmentation variants {sorted(unknown)}"
             )
         self.caps = {s.name: s.count for s in ctx.manifest.sources}
-        self.pending: list[tuple] = []  # (Prepared, ok row j, source row) awaiting flush
+        # one source's rows awaiting their batch: (source row, Prepared, ok row j), or (source
+        # row, DROP | QUARANTINED, (reason, detail)), or (source row, ERROR, its error line)
+        self.pending: list[tuple] = []
+        self.source = ""
         self.kept: dict[str, int] = {}
         self.aug_rows = 0
 
@@ -218,21 +226,27 @@ class Pipeline:
         return spec.count is not None and self.kept.get(spec.name, 0) >= spec.count
 
     def replay(self, spec, chunk: list, prep: Prepared) -> None:
-        """The decisions one process would take row by row, from a chunk's prepared rows."""
-        ctx, name = self.ctx, spec.name
-        for idx, work in replayed(ctx, name, chunk, prep.rows):
+        """The decisions one process would take row by row, from a chunk's prepared rows. Every
+        row waits in `pending` for its batch, dropped ones too, so that a row's fate and its
+        place in _dropped.parquet (a source's rows in row order) do not depend on the batches."""
+        self.source = name = spec.name
+
+        def quarantined(idx, reason, detail):  # screened as read: stays so past the cap too
+            self.pending.append((idx, QUARANTINED, (reason, detail)))
+
+        for idx, work in replayed(self.ctx, name, chunk, prep.rows, drop=quarantined):
             if self.over_cap(spec):
-                ctx.drop(name, idx, "over_quota")  # cheap path once the cap is surely reached
-                continue
-            if work is None:
+                self.pending.append((idx, DROP, ("over_quota", "")))  # the cap surely reached
+            elif work is None:
                 raise FFDataError(f"builder error: {name} row {idx} was not prepared")
-            if isinstance(work, tuple):
+            elif isinstance(work, tuple):
                 kind, text = work
-                if kind == "error":
-                    raise FFDataError(text)
-                ctx.drop(name, idx, text)
-                continue
-            self.pending.append((prep, work, idx))
+                if kind == "error":  # raised in its turn, unless the cap comes first
+                    self.pending.append((idx, ERROR, text))
+                else:
+                    self.pending.append((idx, DROP, (text, "")))
+            else:
+                self.pending.append((idx, prep, work))
             if len(self.pending) >= BATCH:
                 self.flush()
 
@@ -337,48 +351,45 @@ class Pipeline:
 
     # --- per batch, in the parent -------------------------------------------------------------
     def flush(self) -> None:
+        """Decide the pending rows (one source's, in row order) as one process would row by row,
+        then drop and keep them in that order."""
         batch, self.pending = self.pending, []
         if not batch:
             return
-        ctx = self.ctx
-        rows = []  # refusals and exact duplicates, in row order
-        for p, j, idx in batch:
-            if p.refusal[j]:
-                ctx.drop(p.name, idx, "refusal", p.refusal[j])
-            elif self.exact.is_duplicate(p.keys[j]):
-                ctx.drop(p.name, idx, "duplicate")
-            else:
-                rows.append((p, j, idx))
-        if self.near is not None and rows:
-            bands = np.stack([p.bands[j] for p, j, _ in rows])
-            near = self.near.near_duplicates_of(bands).tolist()
-            for (p, _, idx), dup in zip(rows, near, strict=True):
-                if dup:
-                    ctx.drop(p.name, idx, "near_duplicate")
-            rows = [r for r, dup in zip(rows, near, strict=True) if not dup]
-        refs = [{"source": p.name, "source_row": idx} for p, _, idx in rows]
-        keep = ctx.keep_batch(refs, [p.matches[j] for p, j, _ in rows])
-        core, aug = [], []
-        for (p, j, idx), kept in zip(rows, keep, strict=True):
-            if not kept:
+        ctx, name = self.ctx, self.source
+        verdicts: list = [x if kind in (DROP, QUARANTINED) else None for _, kind, x in batch]
+        todo = [at for at, (_, kind, _) in enumerate(batch) if isinstance(kind, Prepared)]
+        cap, cap_at = self.caps[name], None  # cap_at: the row that filled the cap (-1: before)
+        while todo and cap_at is None:
+            # The cap comes first: once `count` rows are kept, later rows are over quota and go
+            # through no other check (they enter no duplicate index). Decided `room` rows at a
+            # time, so that a batch never keeps past the cap, whatever its size.
+            room = len(todo) if cap is None else cap - self.kept.get(name, 0)
+            if room <= 0:
+                cap_at = -1
+                break
+            self._decide(batch, todo[:room], verdicts)
+            if cap is not None and self.kept.get(name, 0) >= cap:
+                cap_at = max(at for at in todo[:room] if verdicts[at] is KEPT)
+            todo = todo[room:]
+        if cap_at is not None:
+            for at in range(cap_at + 1, len(batch)):
+                if batch[at][1] is not QUARANTINED:
+                    verdicts[at] = ("over_quota", "")
+        core, variants = [], []
+        for (idx, prep, j), verdict in zip(batch, verdicts, strict=True):
+            if verdict is None:  # an error row before the cap
+                raise FFDataError(j)
+            if verdict is not KEPT:
+                ctx.drop(name, idx, *verdict)
                 continue
-            reason, n_tokens = p.fits[j]
-            cap = self.caps[p.name]
-            if reason:
-                ctx.drop(p.name, idx, reason, f"{n_tokens} tokens")
-            elif cap is not None and self.kept.get(p.name, 0) >= cap:
-                ctx.drop(p.name, idx, "over_quota")
-            else:
-                self.kept[p.name] = self.kept.get(p.name, 0) + 1
-                core.append((p.table, p.table_row[j]))
-                if p.variants[j] is not None:
-                    aug.append((p, j, idx))
-        variants = []
-        for p, j, idx in aug:
-            category, parent_id, reason, n_tokens, at = p.variants[j]
+            core.append((prep.table, prep.table_row[j]))
+            if prep.variants[j] is None:
+                continue
+            category, parent_id, reason, n_tokens, at = prep.variants[j]
             ctx.generated("augmentation", pool=category)  # an input like a row read
             if at >= 0:
-                variants.append((p.aug, at))
+                variants.append((prep.aug, at))
             else:
                 detail = f"{category} variant of {parent_id}: {n_tokens} tokens"
                 ctx.drop("augmentation", idx, reason, detail)
@@ -388,6 +399,38 @@ class Pipeline:
             ctx.emit_table("core", _take(core))
         if variants:
             ctx.emit_table("aug", _take(variants))
+
+    def _decide(self, batch: list, ats: list[int], verdicts: list) -> None:
+        """Verdicts of rows batch[at] that all come before their source's cap: refusal, exact
+        and near duplicate, contamination, the token limit, else KEPT (counted)."""
+        name, live = self.source, []
+        for at in ats:
+            _, p, j = batch[at]
+            if p.refusal[j]:
+                verdicts[at] = ("refusal", p.refusal[j])
+            elif self.exact.is_duplicate(p.keys[j]):
+                verdicts[at] = ("duplicate", "")
+            else:
+                live.append(at)
+        if self.near is not None and live:
+            bands = np.stack([batch[at][1].bands[batch[at][2]] for at in live])
+            near = self.near.near_duplicates_of(bands).tolist()
+            for at, dup in zip(live, near, strict=True):
+                if dup:
+                    verdicts[at] = ("near_duplicate", "")
+            live = [at for at, dup in zip(live, near, strict=True) if not dup]
+        refs = [{"source": name, "source_row": batch[at][0]} for at in live]
+        found = self.ctx.contamination(refs, [batch[at][1].matches[batch[at][2]] for at in live])
+        for at, hit in zip(live, found, strict=True):
+            _, p, j = batch[at]
+            reason, n_tokens = p.fits[j]
+            if hit is not None:
+                verdicts[at] = hit
+            elif reason:
+                verdicts[at] = (reason, f"{n_tokens} tokens")
+            else:
+                verdicts[at] = KEPT
+                self.kept[name] = self.kept.get(name, 0) + 1
 
     def _tokenize(self, rec: dict) -> tuple[Tokenized, tuple]:
         """The row's tokens, and (instruction ids, response ids) for its variant to reuse."""

@@ -234,25 +234,34 @@ class BuildContext:
     def keep_batch(self, records: list[dict], matches: list | None = None) -> list[bool]:
         """`keep` for many records at once: one vectorized scan (Decontaminator.check_batch).
         `matches`: find_contamination's answer when a worker already scanned the records."""
+        keep = []
+        for record, verdict in zip(records, self.contamination(records, matches), strict=True):
+            if verdict is not None:
+                self.drop(record["source"], record["source_row"], *verdict)
+            keep.append(verdict is None)
+        return keep
+
+    def contamination(self, records: list[dict], matches: list | None = None) -> list:
+        """Per record, (reason, detail) when decontamination drops it, else None; a match the
+        manifest only reports (`action: report`) is counted here and kept. Nothing is dropped:
+        for a builder that drops rows in its own order (keep_batch drops them at once)."""
         spec = self.manifest.decontamination
         if not spec.targets or not records:
-            return [True] * len(records)
+            return [None] * len(records)
         if matches is None:
             matches = self.find_contamination(records)
-        keep = []
-        for record, match in zip(records, matches, strict=True):
+        verdicts = []
+        for match in matches:
             if match is None:
-                keep.append(True)
+                verdicts.append(None)
                 continue
             reason = f"contaminated:{match.evalset}"
             if spec.action == "report":
                 self.contaminated_reported[reason] += 1
-                keep.append(True)
+                verdicts.append(None)
                 continue
-            detail = f"{match.item_id}: {match.ngram}"
-            self.drop(record["source"], record["source_row"], reason, detail)
-            keep.append(False)
-        return keep
+            verdicts.append((reason, f"{match.item_id}: {match.ngram}"))
+        return verdicts
 
     # --- outputs ------------------------------------------------------------------------------
     def emit(self, part: str, record: dict) -> None:

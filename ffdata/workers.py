@@ -365,14 +365,20 @@ def read_chunks(rows: Iterable[tuple[int, object]], size: int, skip: Callable[[]
             return
 
 
-def replayed(ctx, source: str, chunk: list, results: list) -> Iterator[tuple[int, object]]:
+def replayed(
+    ctx, source: str, chunk: list, results: list, drop: Callable | None = None
+) -> Iterator[tuple[int, object]]:
     """(idx, result) of each row of a chunk that reaches the builder, in order, with a read
-    error raised and a quarantined row dropped in its place, as a process reading row by row
-    would. `result` is None for a row no worker prepared."""
+    error raised and a quarantined row dropped in its place (`drop(idx, reason, detail)`,
+    default ctx.drop of the source), as a process reading row by row would. `result` is None
+    for a row no worker prepared."""
     for (idx, row), result in zip_longest(chunk, results):
         if idx is None:
             raise row
         if isinstance(row, Quarantined):  # hostile text, oversized, too deep (sources.screen)
-            ctx.drop(source, idx, row.reason, row.detail)
+            if drop is None:
+                ctx.drop(source, idx, row.reason, row.detail)
+            else:
+                drop(idx, row.reason, row.detail)
             continue
         yield idx, result

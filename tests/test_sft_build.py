@@ -193,6 +193,27 @@ def test_sft_shards_v2_with_two_workers_is_byte_identical(built, tmp_path, monke
     assert _outputs(two) == _outputs(built)
 
 
+@pytest.mark.parametrize("batch", [1, 37, 2048])
+def test_the_batch_size_changes_nothing(built, tmp_path, monkeypatch, batch):
+    """Rows are decided in batches as one process would decide them one by one. With the cap
+    checked after a batch's other checks, rows past gsm8k_train's cap in the batch that filled
+    it were dropped for their own reasons (contaminated, duplicate: entering the duplicate
+    index, so that a later source's copy of a row never kept was dropped) while rows in later
+    batches were over_quota; and _dropped.parquet's order followed the batches."""
+    import builders.sft_shards_v2 as builder
+
+    monkeypatch.setattr(builder, "BATCH", batch)
+    other, _ = build_set("sft_shards_v2", root=str(tmp_path), quiet=True)
+    assert _outputs(other) == _outputs(built)
+    dropped = pq.read_table(other.dropped_path()).to_pylist()
+    rows = [(d["source"], d["source_row"]) for d in dropped if d["source"] != "augmentation"]
+    order = {s: k for k, s in enumerate(dict.fromkeys(source for source, _ in rows))}
+    assert rows == sorted(rows, key=lambda r: (order[r[0]], r[1]))  # each source in row order
+    past_cap = [d for d in dropped if d["source"] == "gsm8k_train" and d["reason"] != "over_quota"]
+    first_over = min(d["source_row"] for d in dropped if d["reason"] == "over_quota")
+    assert all(d["source_row"] < first_over for d in past_cap)
+
+
 def test_a_bad_row_stops_every_worker_count_with_the_same_one_line(tmp_path, monkeypatch):
     def edit(lines):
         lines[600] = json.dumps({"question": json.loads(lines[600])["question"]})
@@ -308,7 +329,7 @@ def test_a_workers_bug_arrives_with_the_workers_traceback():
         with OrderedPool(_bug_in_a_worker, workers=2) as pool:
             list(pool.map((k, k) for k in range(8)))
     cause = str(info.value.__cause__)
-    assert "_bug_in_a_worker" in cause and 'return {}["no such key"]' in cause
+    assert ", in _bug_in_a_worker\n" in cause and "KeyError: 'no such key'" in cause
 
 
 def _reap_workers(timeout: float = 60) -> None:
