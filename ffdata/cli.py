@@ -251,6 +251,67 @@ def report(
     typer.echo(f"report: {write_report(name, root, out)}")
 
 
+def _size(n: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:,.1f} {unit}"
+    return f"{n} B"
+
+
+@app.command("cache")
+def cache_cmd(
+    prune: Annotated[
+        bool,
+        typer.Option(
+            "--prune",
+            help="remove the indexes and import lists no build has used "
+            "for --unused-days days (rebuilt when needed)",
+        ),
+    ] = False,
+    unused_days: Annotated[
+        float, typer.Option("--unused-days", help="what --prune counts as unused")
+    ] = 30.0,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="with --prune: say what it would remove")
+    ] = False,
+):
+    """What ffdata keeps under $FFDATA_CACHE (default ~/.cache/ffdata), kind by kind; --prune
+    removes what only speeds builds up and has not been used for a while."""
+    from collections import Counter
+    from datetime import datetime
+
+    from ffdata.cache import prune as prune_cache
+    from ffdata.cache import summary
+    from ffdata.storage import default_cache_dir
+
+    def when(t):
+        return "" if t is None else datetime.fromtimestamp(t).isoformat(timespec="minutes")
+
+    if prune:
+        try:
+            removed = prune_cache(unused_days, dry_run=dry_run)
+        except ValueError as e:
+            raise FFDataError(str(e)) from None
+        verb = "would remove" if dry_run else "removed"
+        for e in removed:
+            if e.kind == "decontam":  # the big ones, by name; the rest counted below
+                typer.echo(f"{verb} decontam/{e.path.name} ({_size(e.bytes)}, last used "
+                           f"{when(e.last_used)})")  # fmt: skip
+        by_kind = Counter(e.kind for e in removed)
+        kinds = ", ".join(f"{n} {kind}" for kind, n in by_kind.items()) or "nothing"
+        typer.echo(f"{verb} {kinds} ({_size(sum(e.bytes for e in removed))}) unused for "
+                   f"{unused_days:g} days")  # fmt: skip
+        return
+    table = Table("kind", "entries", "size", "least recently used", "pruned", "holds")
+    table.columns[-1].overflow = "fold"
+    for row in summary():
+        table.add_row(row["kind"], str(row["entries"]), _size(row["bytes"]),
+                      when(row["oldest_use"]), "yes" if row["prunable"] else "never",
+                      row["about"])  # fmt: skip
+    console.print(f"cache: {default_cache_dir()}")
+    console.print(table)
+
+
 @app.command()
 def decontam(
     path: Annotated[str, typer.Argument(help="JSONL or Parquet file")],

@@ -49,7 +49,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import pickle
 import random
 import re
@@ -65,6 +64,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ffdata.cache import mark_used
 from ffdata.errors import FFDataError
 from ffdata.evalsets import (
     EVALSET_NAMES,
@@ -74,6 +74,7 @@ from ffdata.evalsets import (
     load_evalset,
 )
 from ffdata.hashing import sha256_json
+from ffdata.storage import default_cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -924,7 +925,7 @@ _CODE_DIGEST = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
 
 def cache_dir() -> Path:
     """Where built indexes are kept: $FFDATA_CACHE/decontam (default ~/.cache/ffdata)."""
-    return Path(os.environ.get("FFDATA_CACHE", Path.home() / ".cache" / "ffdata")) / "decontam"
+    return default_cache_dir() / "decontam"
 
 
 @functools.cache
@@ -937,6 +938,7 @@ def _load_cached(targets: tuple[str, ...], source: str) -> "Decontaminator":
         try:
             d = Decontaminator.from_cache(path)
             d._load_args = (targets, source)
+            mark_used(path)  # what `ffdata cache --prune` goes by
             return d
         except (OSError, ValueError, EOFError, pickle.UnpicklingError) as e:
             log.warning("decontamination index cache %s unreadable (%s); rebuilding", path, e)
@@ -946,6 +948,7 @@ def _load_cached(targets: tuple[str, ...], source: str) -> "Decontaminator":
     d._load_args = (targets, source)
     try:
         d.save(path)
+        mark_used(path)
     except OSError as e:  # a read-only home: the index still works, only slower to start
         log.warning("decontamination index not cached at %s (%s)", path, e)
     return d
