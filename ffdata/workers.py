@@ -187,11 +187,19 @@ class OrderedPool:
         return False
 
     def _claim(self, seq: int, who: int) -> bool:
-        with self._lock:
+        # held for microseconds; a worker killed while holding it would leave it held forever
+        if not self._lock.acquire(timeout=LOCK_WAIT_S):
+            raise FFDataError(
+                f"a build worker held the chunk lock for {LOCK_WAIT_S:g} s (killed while "
+                "holding it?); rerun the build"
+            )
+        try:
             if self._claims[seq % SLOTS] != QUEUED:
                 return False
             self._claims[seq % SLOTS] = who
             return True
+        finally:
+            self._lock.release()
 
     def _here(self, work):
         """fn(work) in this process; an error is kept for the chunk's turn, as a worker's is."""
@@ -231,6 +239,7 @@ class OrderedPool:
 
 
 QUEUED, TAKEN_BY_WORKER, TAKEN_HERE = 0, 1, 2
+LOCK_WAIT_S = 30.0
 SLOTS = 1 << 16  # claim bytes, by chunk number modulo: far more than are ever handed out at once
 
 
@@ -284,10 +293,14 @@ def _serve(tasks, answers, claims: mmap.mmap, lock, parent_ends: list) -> None:
             seq, work = pickle.loads(tasks.recv_bytes())
         except EOFError:
             return
-        with lock:
+        if not lock.acquire(timeout=LOCK_WAIT_S):  # the parent died holding it: end
+            return
+        try:
             mine = claims[seq % SLOTS] == QUEUED
             if mine:
                 claims[seq % SLOTS] = TAKEN_BY_WORKER
+        finally:
+            lock.release()
         if mine:
             answers.send_bytes(_answer(seq, work))
 

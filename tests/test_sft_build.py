@@ -332,6 +332,19 @@ def test_a_workers_bug_arrives_with_the_workers_traceback():
     assert ", in _bug_in_a_worker\n" in cause and "KeyError: 'no such key'" in cause
 
 
+def test_a_claim_lock_never_released_is_an_error_not_a_hang(monkeypatch):
+    """A worker killed inside its few microseconds under the claim lock would leave it held:
+    the parent says so after LOCK_WAIT_S instead of waiting forever (and its workers stop)."""
+    import ffdata.workers
+
+    monkeypatch.setattr(ffdata.workers, "LOCK_WAIT_S", 1.0)
+    with pytest.raises(FFDataError, match="held the chunk lock for 1 s"):
+        with OrderedPool(_pid_after_a_nap, workers=2) as pool:
+            pool._lock.acquire()  # as a worker that died holding it would
+            list(pool.map((k, k) for k in range(12)))
+    _reap_workers()
+
+
 def _reap_workers(timeout: float = 60) -> None:
     import multiprocessing
 
