@@ -289,9 +289,9 @@ def _children_cpu() -> float:
 
 
 def _timed(fn) -> tuple[float, float, object]:
-    """(wall s, CPU s of this process and of its children, fn()). A build worker may still
-    finish a chunk its parent also did (not awaited): it is reaped after the wall-clock stops
-    and before its CPU is read."""
+    """(wall s, CPU s of this process and of its children, fn()). A build's workers end just
+    after it returns (their pipes closed): they are reaped after the wall-clock stops and before
+    their CPU is read."""
     import multiprocessing
 
     wall, cpu, kids = time.perf_counter(), time.process_time(), _children_cpu()

@@ -218,12 +218,12 @@ class Pipeline:
         # row, DROP | QUARANTINED, (reason, detail)), or (source row, ERROR, its error line)
         self.pending: list[tuple] = []
         self.source = ""
-        self.kept: dict[str, int] = {}
+        self.kept = {s.name: 0 for s in ctx.manifest.sources}  # rows kept, by source
         self.aug_rows = 0
 
     # --- per row, in the parent ---------------------------------------------------------------
     def over_cap(self, spec) -> bool:
-        return spec.count is not None and self.kept.get(spec.name, 0) >= spec.count
+        return spec.count is not None and self.kept[spec.name] >= spec.count
 
     def replay(self, spec, chunk: list, prep: Prepared) -> None:
         """The decisions one process would take row by row, from a chunk's prepared rows. Every
@@ -359,21 +359,17 @@ class Pipeline:
         ctx, name = self.ctx, self.source
         verdicts: list = [x if kind in (DROP, QUARANTINED) else None for _, kind, x in batch]
         todo = [at for at, (_, kind, _) in enumerate(batch) if isinstance(kind, Prepared)]
-        cap, cap_at = self.caps[name], None  # cap_at: the row that filled the cap (-1: before)
-        while todo and cap_at is None:
-            # The cap comes first: once `count` rows are kept, later rows are over quota and go
-            # through no other check (they enter no duplicate index). Decided `room` rows at a
-            # time, so that a batch never keeps past the cap, whatever its size.
-            room = len(todo) if cap is None else cap - self.kept.get(name, 0)
-            if room <= 0:
-                cap_at = -1
-                break
+        # The cap comes first: once `count` rows are kept, later rows are over quota and go
+        # through no other check (they enter no duplicate index). Decided `room` rows at a
+        # time, so that a batch never keeps past the cap, whatever its size.
+        cap = self.caps[name]
+        while todo and (room := len(todo) if cap is None else cap - self.kept[name]) > 0:
             self._decide(batch, todo[:room], verdicts)
-            if cap is not None and self.kept.get(name, 0) >= cap:
-                cap_at = max(at for at in todo[:room] if verdicts[at] is KEPT)
             todo = todo[room:]
-        if cap_at is not None:
-            for at in range(cap_at + 1, len(batch)):
+        if cap is not None and self.kept[name] >= cap:
+            # the last row kept filled the cap (-1: it was full before this batch)
+            filled = max((at for at, v in enumerate(verdicts) if v is KEPT), default=-1)
+            for at in range(filled + 1, len(batch)):
                 if batch[at][1] is not QUARANTINED:
                     verdicts[at] = ("over_quota", "")
         core, variants = [], []
@@ -430,7 +426,7 @@ class Pipeline:
                 verdicts[at] = (reason, f"{n_tokens} tokens")
             else:
                 verdicts[at] = KEPT
-                self.kept[name] = self.kept.get(name, 0) + 1
+                self.kept[name] += 1
 
     def _tokenize(self, rec: dict) -> tuple[Tokenized, tuple]:
         """The row's tokens, and (instruction ids, response ids) for its variant to reuse."""

@@ -28,6 +28,7 @@ import traceback
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from itertools import zip_longest
 
 from ffdata.errors import FFDataError
@@ -170,7 +171,7 @@ class OrderedPool:
         try:
             worker.tasks.send_bytes(pickle.dumps((seq, work), protocol=5))
         except OSError:  # its end of the pipe is closed: it died
-            self._collect(handed, died=worker)
+            raise _died(worker) from None
         worker.in_flight += 1
         handed[seq] = chunk
         return chunk
@@ -178,28 +179,21 @@ class OrderedPool:
     def _take_back(self, pending: deque, handed: dict) -> bool:
         """Do here the last chunk handed to a worker that has not started it."""
         for chunk in reversed(pending):
-            if chunk.ready or not self._claim(chunk.seq, TAKEN_HERE):
+            if chunk.ready:
+                continue
+            claimed = _claim(self._claims, self._lock, chunk.seq, TAKEN_HERE)
+            if claimed is None:
+                raise FFDataError(
+                    f"a build worker held the chunk lock for {LOCK_WAIT_S:g} s (killed while "
+                    "holding it?); rerun the build"
+                )
+            if not claimed:
                 continue
             del handed[chunk.seq]
             chunk.worker.in_flight -= 1
             chunk.answer, chunk.ready = self._here(chunk.work), True
             return True
         return False
-
-    def _claim(self, seq: int, who: int) -> bool:
-        # held for microseconds; a worker killed while holding it would leave it held forever
-        if not self._lock.acquire(timeout=LOCK_WAIT_S):
-            raise FFDataError(
-                f"a build worker held the chunk lock for {LOCK_WAIT_S:g} s (killed while "
-                "holding it?); rerun the build"
-            )
-        try:
-            if self._claims[seq % SLOTS] != QUEUED:
-                return False
-            self._claims[seq % SLOTS] = who
-            return True
-        finally:
-            self._lock.release()
 
     def _here(self, work):
         """fn(work) in this process; an error is kept for the chunk's turn, as a worker's is."""
@@ -208,13 +202,13 @@ class OrderedPool:
         except Exception as e:
             return _Failed(e)
 
-    def _collect(self, handed: dict, died: "_Worker | None" = None) -> None:
+    def _collect(self, handed: dict) -> None:
         """Give the answers that came in to their chunks; a worker that ended is an error."""
         with self._wake:
             inboxes = [(w, list(w.inbox)) for w in self._forked]
             for w in self._forked:
                 w.inbox.clear()
-            dead = [w for w in self._forked if w.ended] or ([died] if died else [])
+            dead = [w for w in self._forked if w.ended]
         for worker, answers in inboxes:
             for data in answers:
                 seq, answer, failed = pickle.loads(data)
@@ -226,11 +220,7 @@ class OrderedPool:
                     answer = _Failed(error)
                 chunk.answer, chunk.ready = answer, True
         if dead:
-            dead[0].process.join(5)  # read by its thread, which may not have got there yet
-            raise FFDataError(
-                f"a build worker process died (exit code {dead[0].process.exitcode}); "
-                "rerun with --workers 1 to see its error"
-            )
+            raise _died(dead[0])
 
     def _wait(self) -> None:
         with self._wake:
@@ -241,6 +231,29 @@ class OrderedPool:
 QUEUED, TAKEN_BY_WORKER, TAKEN_HERE = 0, 1, 2
 LOCK_WAIT_S = 30.0
 SLOTS = 1 << 16  # claim bytes, by chunk number modulo: far more than are ever handed out at once
+
+
+def _claim(claims: mmap.mmap, lock, seq: int, who: int) -> bool | None:
+    """Chunk `seq` for `who` (a worker, or the parent taking it back) if nobody has it yet;
+    None if the lock stays held for LOCK_WAIT_S (it is held for microseconds: a process killed
+    while holding it would leave it held forever)."""
+    if not lock.acquire(timeout=LOCK_WAIT_S):
+        return None
+    try:
+        if claims[seq % SLOTS] != QUEUED:
+            return False
+        claims[seq % SLOTS] = who
+        return True
+    finally:
+        lock.release()
+
+
+def _died(worker: "_Worker") -> FFDataError:
+    worker.process.join(5)  # joined by its reader thread, which may not have got there yet
+    return FFDataError(
+        f"a build worker process died (exit code {worker.process.exitcode}); "
+        "rerun with --workers 1 to see its error"
+    )
 
 
 class _Worker:
@@ -293,14 +306,9 @@ def _serve(tasks, answers, claims: mmap.mmap, lock, parent_ends: list) -> None:
             seq, work = pickle.loads(tasks.recv_bytes())
         except EOFError:
             return
-        if not lock.acquire(timeout=LOCK_WAIT_S):  # the parent died holding it: end
+        mine = _claim(claims, lock, seq, TAKEN_BY_WORKER)
+        if mine is None:  # the parent died holding the lock: end
             return
-        try:
-            mine = claims[seq % SLOTS] == QUEUED
-            if mine:
-                claims[seq % SLOTS] = TAKEN_BY_WORKER
-        finally:
-            lock.release()
         if mine:
             answers.send_bytes(_answer(seq, work))
 
@@ -389,9 +397,6 @@ def replayed(
         if idx is None:
             raise row
         if isinstance(row, Quarantined):  # hostile text, oversized, too deep (sources.screen)
-            if drop is None:
-                ctx.drop(source, idx, row.reason, row.detail)
-            else:
-                drop(idx, row.reason, row.detail)
+            (drop or partial(ctx.drop, source))(idx, row.reason, row.detail)
             continue
         yield idx, result
