@@ -94,9 +94,25 @@ def train(
 
     from ffllm.train.trainer import train as run_training
 
-    run_dir = run_training(manifest, root, runs_dir)
+    try:
+        run_dir = run_training(manifest, root, runs_dir)
+    finally:
+        _leave_process_group()
     if os.environ.get("RANK", "0") == "0":  # under a launcher every rank gets here
         print(f"run: {run_dir}")
+
+
+def _leave_process_group() -> None:
+    """Destroy the rank's process group before the interpreter exits. Left to interpreter
+    teardown, gloo's worker threads abort the rank now and then (SIGABRT, "terminate called
+    without an active exception": pytorch/pytorch#190489), seen in two-rank DPO runs."""
+    import contextlib
+
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        with contextlib.suppress(Exception):  # cleanup: never hides the run's own error
+            dist.destroy_process_group()
 
 
 @app.command()

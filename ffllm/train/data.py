@@ -71,17 +71,9 @@ class SFTExamples:
         return Batch(torch.from_numpy(input_ids), torch.from_numpy(labels))
 
 
-def read_columns(path: Path, columns: list[str]):
-    """A shard's columns, read in this thread: Arrow's reader pool, started in a training rank
-    for a shard of several row groups, made ranks abort at exit ("terminate called without an
-    active exception", tests/test_train_dpo.py two ranks: 2 runs of 4); a rank reads a shard
-    once, so the pool buys nothing."""
-    return pq.read_table(path, columns=columns, use_threads=False)
-
-
 def _pretokenized(path: Path, seq_len: int) -> tuple[list, list, list]:
     """Rows tokenized at build time (ffdata.sft_tokenize: input_ids, loss_mask, n_tokens)."""
-    table = read_columns(path, ["input_ids", "loss_mask", "n_tokens"])
+    table = pq.read_table(path, columns=["input_ids", "loss_mask", "n_tokens"])
     ids, n_prompt, cut = [], [], []
     for row, (tokens, mask, n) in enumerate(
         zip(*(table.column(c).to_pylist() for c in table.column_names), strict=True)
@@ -98,7 +90,7 @@ def _pretokenized(path: Path, seq_len: int) -> tuple[list, list, list]:
 
 def _from_text(path: Path, seq_len: int) -> tuple[list, list, list]:
     """Rows as text: tokenize prompt and response separately (the mask boundary is exact)."""
-    table = read_columns(path, ["system", "instruction", "response", "text"])
+    table = pq.read_table(path, columns=["system", "instruction", "response", "text"])
     cols = {name: table.column(name).to_pylist() for name in table.column_names}
     prompts = []
     for row in range(table.num_rows):

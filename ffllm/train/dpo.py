@@ -36,8 +36,6 @@ def pair_dataset(built, parts: list[str]):
     import pyarrow.parquet as pq
     from datasets import Dataset
 
-    from ffllm.train.data import read_columns
-
     paths = [p for part in parts for p in built.shard_paths(part)]
     if not paths:
         raise FFDataError(f"set {built.name}: no shards in part(s) {parts}")
@@ -48,7 +46,7 @@ def pair_dataset(built, parts: list[str]):
             f"set {built.name} ({paths[0]}): no column(s) {missing}; stage dpo trains on "
             "preference-pair sets (prompt, chosen, rejected), e.g. dpo_v1 / dpo_v2"
         )
-    table = pa.concat_tables(read_columns(p, list(PAIR_COLUMNS)) for p in paths)
+    table = pa.concat_tables(pq.read_table(p, columns=list(PAIR_COLUMNS)) for p in paths)
     return Dataset.from_dict(table.to_pydict())  # shard order, then row order
 
 
